@@ -1,0 +1,35 @@
+//! Configuration of `cockpit serve`, from the environment with flags to override:
+//!
+//! - `DATABASE_URL`: PostgreSQL connection URL (default [`DEFAULT_DATABASE_URL`]; the
+//!   database is created when missing).
+//! - `COCKPIT_BIND`: address the HTTP server listens on (default [`DEFAULT_BIND`]).
+//! - `COCKPIT_JWT_SECRET`: HS256 secret of the bearer tokens; required, no default.
+//! - `COCKPIT_REFRESH_SECS`: interval of the daily-column refresh (default
+//!   [`DEFAULT_REFRESH_SECS`], at least 1).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The embedded default: the local PostgreSQL of a developer machine.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/cockpit";
+/// Loopback only unless told otherwise.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// The spec's refresh interval of the daily columns.
+pub const DEFAULT_REFRESH_SECS: u64 = 60;
+/// Connections in the pool of one instance.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// Everything `serve` needs to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// PostgreSQL connection URL.
+    pub database_url: String,
+    /// Listen address; port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// HS256 secret for bearer tokens.
+    pub jwt_secret: String,
+    /// Interval of the daily-column refresh.
+    pub refresh_interval: Duration,
+    /// Maximum connections in the pool.
+    pub pool_size: usize,
+}

@@ -1,0 +1,134 @@
+//! PostgreSQL: the connection pool and the migrations embedded in the binary.
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Key of the session advisory lock held while migrating, so that instances started
+/// together migrate once.
+const MIGRATION_LOCK_KEY: i64 = 0x636f_636b_7069_7401; // "cockpit" + 1
+
+/// A database failure. Its text is for logs, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL does not parse.
+    #[error("bad DATABASE_URL: {0}")]
+    Url(String),
+    /// No connection could be had from the pool.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migration(#[from] refinery::Error),
+    /// The database answered something this code does not expect.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+    /// The pool could not be built.
+    #[error("database pool setup: {0}")]
+    Build(#[from] deadpool_postgres::BuildError),
+}
+
+/// A pool of at most `size` connections to `url`.
+pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager).max_size(size).build()?)
+}
+
+/// Creates the database named in `url` when it does not exist yet, connecting to the
+/// server's `postgres` database to do so. A newcomer's first `serve` just works.
+pub async fn ensure_database(url: &str) -> Result<(), DbError> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
+    let Some(name) = config.get_dbname().map(str::to_string) else {
+        return Ok(());
+    };
+    // Try the database itself first: most of the time it exists.
+    if config.connect(NoTls).await.is_ok() {
+        return Ok(());
+    }
+    let mut maintenance = config.clone();
+    maintenance.dbname("postgres");
+    let (client, connection) = maintenance.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let sql = format!("CREATE DATABASE {}", quote_ident(&name));
+        match client.batch_execute(&sql).await {
+            Ok(()) => tracing::info!(database = %name, "created database"),
+            // Created concurrently by another instance: fine.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// Runs the pending migrations under a session advisory lock.
+pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
+    let mut client = pool.get().await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    let result = embedded::migrations::runner()
+        .set_grouped(false)
+        .run_async(&mut **client)
+        .await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    let report = result?;
+    for migration in report.applied_migrations() {
+        tracing::info!(version = migration.version(), name = %migration.name(), "applied migration");
+    }
+    Ok(())
+}
+
+/// The newest migration version embedded in this binary.
+pub fn latest_migration_version() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Whether the database answers and has every embedded migration applied.
+pub async fn is_ready(pool: &Pool) -> Result<bool, DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt("SELECT max(version) FROM refinery_schema_history", &[])
+        .await;
+    match row {
+        Ok(Some(row)) => {
+            Ok(row.get::<_, Option<i32>>(0).map(i64::from) >= Some(latest_migration_version()))
+        }
+        Ok(None) => Ok(false),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `name` quoted as an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,189 @@
+//! The HTTP surface: router, shared state, and the [`Application`] that binds and serves.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use deadpool_postgres::Pool;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::db::{self, DbError};
+use crate::error::ApiError;
+use crate::ingest::{self, IngestReport};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connections to PostgreSQL.
+    pub pool: Pool,
+    /// Token verification.
+    pub keys: Arc<Keys>,
+}
+
+/// The service's routes.
+pub fn router(state: AppState) -> Router {
+    let events = post(ingest_events).layer(DefaultBodyLimit::max(ingest::MAX_BODY_BYTES));
+    Router::new()
+        .route("/v1/events", events)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(TraceLayer::new_for_http())
+        // A request that cannot finish in this time is stuck (a 10 MiB batch takes seconds).
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(120),
+        ))
+        .with_state(state)
+}
+
+async fn ingest_events(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<IngestReport>, ApiError> {
+    // Who is asking comes before reading a possibly large body.
+    let claims = state.keys.authenticate(request.headers())?;
+    if !claims.role.may_ingest() {
+        return Err(ApiError::Forbidden(
+            "only service and admin tokens may ingest events".into(),
+        ));
+    }
+    let ndjson = ingest::is_ndjson(
+        request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let body = Bytes::from_request(request, &state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!(
+                    "the body is larger than {} bytes",
+                    ingest::MAX_BODY_BYTES
+                ))
+            } else {
+                ApiError::BadRequest(rejection.body_text())
+            }
+        })?;
+    let batch = ingest::read_body(&body, ndjson)?;
+    let events = batch.len();
+    let report = ingest::store(&state.pool, &claims.org, batch).await?;
+    tracing::info!(
+        org = %claims.org,
+        sender = %claims.sub,
+        events,
+        accepted = report.accepted,
+        duplicates = report.duplicates,
+        rejected = report.rejected.len(),
+        "ingested batch"
+    );
+    Ok(Json(report))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match db::is_ready(&state.pool).await {
+        Ok(true) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "reason": "migrations not applied"})),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not ready", "reason": "database unreachable"})),
+            )
+        }
+    }
+}
+
+/// A built service: database migrated, socket bound, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The socket could not be bound.
+    #[error("cannot listen on the configured address: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+impl Application {
+    /// Prepares the database (creates it if missing, migrates) and binds the socket.
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        db::ensure_database(&config.database_url).await?;
+        let pool = db::pool(&config.database_url, config.pool_size)?;
+        db::migrate(&pool).await?;
+        let state = AppState {
+            pool,
+            keys: Arc::new(Keys::new(&config.jwt_secret)),
+        };
+        let listener = TcpListener::bind(config.bind).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Application {
+            listener,
+            router: router(state),
+            port,
+        })
+    }
+
+    /// The bound port (useful when the configured port was 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,11 @@
+//! Chat Cockpit: a live cockpit of support agents for the supervisors of a chat team.
+//!
+//! Metric logic lives in PostgreSQL (`migrations/`); this crate authenticates, validates,
+//! calls SQL and serves HTTP.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ingest;

@@ -1,0 +1,159 @@
+//! `cockpit`: the Chat Cockpit service and its tools.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use cockpit::auth::{parse_ttl, Keys, TokenRole};
+use cockpit::config::{
+    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
+};
+use cockpit::db;
+use cockpit::http::{shutdown_signal, Application};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "cockpit",
+    version,
+    about = "Chat Cockpit: a live cockpit of support agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, then serve the HTTP API (the default command).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Print a signed bearer token.
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct DbArgs {
+    /// PostgreSQL connection URL; the database is created when missing.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "COCKPIT_BIND", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// HS256 secret of the bearer tokens (required: there is no default secret).
+    #[arg(long, env = "COCKPIT_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Seconds between refreshes of the daily columns.
+    #[arg(long, env = "COCKPIT_REFRESH_SECS", default_value_t = DEFAULT_REFRESH_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    refresh_secs: u64,
+    /// Connections in the database pool.
+    #[arg(long, env = "COCKPIT_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
+    pool_size: usize,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// Organization id (`org` claim).
+    #[arg(long)]
+    org: String,
+    /// Agent id or service name (`sub` claim).
+    #[arg(long)]
+    sub: String,
+    /// admin, supervisor, agent or service.
+    #[arg(long)]
+    role: TokenRole,
+    /// Lifetime, e.g. 90s, 30m, 8h, 7d.
+    #[arg(long, default_value = "8h", value_parser = parse_ttl)]
+    ttl: Duration,
+    /// HS256 secret to sign with.
+    #[arg(long, env = "COCKPIT_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let command = match cli.command {
+        Some(command) => command,
+        None => Command::Serve(ServeArgs::parse_from(["cockpit"])),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            db::ensure_database(&args.database_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let pool = db::pool(&args.database_url, 1).map_err(|e| e.to_string())?;
+            db::migrate(&pool).await.map_err(|e| e.to_string())?;
+            println!(
+                "database migrated to version {}",
+                db::latest_migration_version()
+            );
+            Ok(())
+        }
+        Command::Token(args) => {
+            let keys = Keys::new(&args.jwt_secret);
+            println!("{}", keys.issue(&args.org, &args.sub, args.role, args.ttl));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let jwt_secret = args.jwt_secret.filter(|s| !s.is_empty()).ok_or(
+        "COCKPIT_JWT_SECRET is not set: `serve` needs the HS256 secret of the bearer tokens \
+         (set the variable or pass --jwt-secret); there is no default secret",
+    )?;
+    let config = Config {
+        database_url: args.db.database_url,
+        bind: args.bind,
+        jwt_secret,
+        refresh_interval: Duration::from_secs(args.refresh_secs),
+        pool_size: args.pool_size,
+    };
+    let app = Application::build(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(address = %config.bind.ip(), port = app.port(), "serving");
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let json = std::env::var("COCKPIT_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

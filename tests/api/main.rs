@@ -1,0 +1,13 @@
+//! One integration-test binary: every module is one capability, tested over real HTTP
+//! against a real PostgreSQL (a database of its own per test).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod bodies;
+mod health;
+mod ingest;
+mod ordering;
+mod reactivation;
+mod sql_api;

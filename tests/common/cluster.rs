@@ -1,0 +1,131 @@
+//! A throwaway PostgreSQL cluster for machines with the binaries but no running server.
+//!
+//! The server runs under a small shell that waits on our stdin: when the test process
+//! exits, the pipe closes, and the shell stops the server and deletes its directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Kept for the life of the process: dropping its stdin would stop the cluster.
+static CLUSTER: Mutex<Option<Child>> = Mutex::new(None);
+
+fn bindir() -> Result<PathBuf, String> {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| "no PostgreSQL binaries under /usr/lib/postgresql".to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    found.pop().ok_or_else(|| "no initdb found".to_string())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs `script` with sh, as the `postgres` user when we are root (initdb refuses root).
+fn shell(script: &str, as_postgres: bool) -> Command {
+    if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh", "-c", script]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Starts a cluster on a free loopback port and returns how to reach it.
+pub fn start_throwaway() -> Result<tokio_postgres::Config, String> {
+    let bin = bindir()?;
+    let root = is_root();
+    let dir = std::env::temp_dir().join(format!("cockpit-test-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    if root {
+        let status = Command::new("chown")
+            .args(["postgres:", &dir.to_string_lossy()])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("cannot hand the cluster directory to the postgres user".into());
+        }
+    }
+    let data = dir.join("data");
+    let initdb = format!(
+        "'{}' -D '{}' -U postgres --auth=trust --encoding=UTF8 --no-sync >'{}' 2>&1",
+        bin.join("initdb").display(),
+        data.display(),
+        dir.join("initdb.log").display()
+    );
+    let status = shell(&initdb, root).status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!(
+            "initdb failed (see {})",
+            dir.join("initdb.log").display()
+        ));
+    }
+    let port = free_port()?;
+    let script = format!(
+        "'{bin}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off \
+         -c max_connections=300 >'{dir}/server.log' 2>&1 & pid=$!; cat >/dev/null; \
+         kill -INT $pid; wait $pid; rm -rf '{dir}'",
+        bin = bin.join("postgres").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    let mut child = shell(&script, root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    // Keep the write end open; touching it once proves the pipe is there.
+    if let Some(stdin) = child.stdin.as_mut() {
+        let _ = stdin.flush();
+    }
+    wait_for(port, &dir)?;
+    *CLUSTER.lock().map_err(|_| "cluster lock poisoned")? = Some(child);
+    tokio_postgres::Config::from_str(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+        .map_err(|e| e.to_string())
+}
+
+fn wait_for(port: u16, dir: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!(
+        "the throwaway cluster did not start (see {}/server.log)",
+        dir.display()
+    ))
+}

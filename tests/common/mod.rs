@@ -1,0 +1,384 @@
+//! Test harness: a real PostgreSQL, a database per test cloned from a migrated template,
+//! and the real application started on port 0.
+//!
+//! The server is, in this order: `DATABASE_URL` when set; the local server on
+//! 127.0.0.1:5432 (user `postgres`); a throwaway cluster started from the PostgreSQL
+//! binaries found on this machine. Otherwise the tests fail saying how to get PostgreSQL.
+
+#![allow(dead_code)]
+
+pub mod cluster;
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cockpit::auth::{Keys, TokenRole};
+use cockpit::config::Config;
+use cockpit::http::Application;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, NoTls};
+
+/// Secret the test apps sign and verify tokens with.
+pub const JWT_SECRET: &str = "test-secret-do-not-use-in-production";
+
+static SERVER: OnceLock<tokio_postgres::Config> = OnceLock::new();
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+static NEXT_DB: AtomicU64 = AtomicU64::new(0);
+
+/// Connection settings of the PostgreSQL server the tests use (its maintenance database).
+pub fn server() -> tokio_postgres::Config {
+    SERVER.get_or_init(find_server).clone()
+}
+
+fn find_server() -> tokio_postgres::Config {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return tokio_postgres::Config::from_str(&url)
+            .unwrap_or_else(|e| panic!("DATABASE_URL does not parse: {e}"));
+    }
+    // COCKPIT_TEST_THROWAWAY_PG=1 skips the local server (to exercise the fallback).
+    let skip_local = std::env::var("COCKPIT_TEST_THROWAWAY_PG").is_ok_and(|v| v == "1");
+    let local = tokio_postgres::Config::from_str("postgres://postgres@127.0.0.1:5432/postgres")
+        .expect("static URL");
+    if !skip_local
+        && std::net::TcpStream::connect_timeout(
+            &"127.0.0.1:5432".parse().expect("static address"),
+            Duration::from_secs(2),
+        )
+        .is_ok()
+    {
+        return local;
+    }
+    match cluster::start_throwaway() {
+        Ok(config) => config,
+        Err(e) => panic!(
+            "no PostgreSQL for the tests: DATABASE_URL is not set, nothing listens on \
+             127.0.0.1:5432, and no throwaway cluster could be started ({e}). Install \
+             PostgreSQL (apt-get install postgresql) or set DATABASE_URL to a server where \
+             this user may create databases."
+        ),
+    }
+}
+
+/// A client connected to `config`, its connection driven on the current runtime.
+pub async fn connect(config: &tokio_postgres::Config) -> Client {
+    let (client, connection) = config.connect(NoTls).await.expect("connect to PostgreSQL");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+fn url_of(config: &tokio_postgres::Config, dbname: &str) -> String {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => path.to_string_lossy().replace('/', "%2F"),
+        None => "127.0.0.1".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!("postgres://{user}{password}@{host}:{port}/{dbname}")
+}
+
+/// A fingerprint of the migrations, so a template is rebuilt when they change.
+fn migrations_fingerprint() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read migrations/")
+        .map(|e| e.expect("migration entry").path())
+        .collect();
+    files.sort();
+    // FNV-1a: stable across runs and Rust versions.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for file in files {
+        let bytes = std::fs::read(&file).expect("read migration");
+        for b in file
+            .file_name()
+            .into_iter()
+            .flat_map(|n| n.as_encoded_bytes().to_vec())
+            .chain(bytes)
+        {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// The migrated template database, built once per migrations fingerprint and shared by
+/// concurrent test processes (an advisory lock serialises its creation).
+async fn template() -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("cockpit_tpl_{}", migrations_fingerprint());
+            let admin = connect(&server()).await;
+            admin
+                .execute("SELECT pg_advisory_lock(7031003)", &[])
+                .await
+                .expect("template lock");
+            let ready = admin
+                .query_opt(
+                    "SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate",
+                    &[&name],
+                )
+                .await
+                .expect("look up template")
+                .is_some();
+            if !ready {
+                // Templates of older migrations and a half-built one of these go.
+                let stale = admin
+                    .query(
+                        "SELECT datname FROM pg_database WHERE datname LIKE 'cockpit\\_tpl\\_%'",
+                        &[],
+                    )
+                    .await
+                    .expect("list templates");
+                for row in stale {
+                    let old: String = row.get(0);
+                    let q = cockpit::db::quote_ident(&old);
+                    admin
+                        .batch_execute(&format!("ALTER DATABASE {q} IS_TEMPLATE false"))
+                        .await
+                        .expect("unmark template");
+                    admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+                        .await
+                        .expect("drop stale template");
+                }
+                let q = cockpit::db::quote_ident(&name);
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {q}"))
+                    .await
+                    .expect("create template");
+                let pool = cockpit::db::pool(&url_of(&server(), &name), 1).expect("template pool");
+                cockpit::db::migrate(&pool).await.expect("migrate template");
+                pool.close();
+                admin
+                    .batch_execute(&format!("ALTER DATABASE {q} IS_TEMPLATE true"))
+                    .await
+                    .expect("mark template");
+            }
+            admin
+                .execute("SELECT pg_advisory_unlock(7031003)", &[])
+                .await
+                .expect("template unlock");
+            name
+        })
+        .await
+        .clone()
+}
+
+/// A database of its own for one test, dropped when the value is dropped.
+pub struct TestDb {
+    /// Database name.
+    pub name: String,
+    /// URL to connect to it.
+    pub url: String,
+}
+
+impl TestDb {
+    /// A fresh, migrated database.
+    pub async fn new() -> TestDb {
+        let template = template().await;
+        let name = format!(
+            "cockpit_test_{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = connect(&server()).await;
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                cockpit::db::quote_ident(&name),
+                cockpit::db::quote_ident(&template)
+            ))
+            .await
+            .expect("create test database");
+        let url = url_of(&server(), &name);
+        TestDb { name, url }
+    }
+
+    /// A new client on this database.
+    pub async fn client(&self) -> Client {
+        connect(&tokio_postgres::Config::from_str(&self.url).expect("test url")).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread with a
+        // runtime of its own drops the database (FORCE ends the app's connections).
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let admin = connect(&server()).await;
+                let _ = admin
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        cockpit::db::quote_ident(&name)
+                    ))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// The real application, serving on a free port, with its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// The app's database (dropped last).
+    pub db: TestDb,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    keys: Keys,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the application on port 0 against a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new().await;
+    let config = Config {
+        database_url: db.url.clone(),
+        bind: "127.0.0.1:0".parse().expect("static address"),
+        jwt_secret: JWT_SECRET.to_string(),
+        refresh_interval: Duration::from_secs(1),
+        pool_size: 4,
+    };
+    let app = Application::build(&config).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(async move {
+        let _ = app.run_until_stopped(std::future::pending()).await;
+    });
+    TestApp {
+        address,
+        db,
+        http: reqwest::Client::new(),
+        keys: Keys::new(JWT_SECRET),
+        server,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    /// A token signed with the app's secret, valid for an hour.
+    pub fn token(&self, org: &str, sub: &str, role: TokenRole) -> String {
+        self.keys.issue(org, sub, role, Duration::from_secs(3600))
+    }
+
+    /// A service token of `org`.
+    pub fn service_token(&self, org: &str) -> String {
+        self.token(org, "platform", TokenRole::Service)
+    }
+
+    /// `POST /v1/events` with a JSON body and a bearer token; status and JSON answer.
+    pub async fn post_events(&self, token: &str, events: &Value) -> (u16, Value) {
+        self.post_raw(
+            Some(token),
+            "application/json",
+            events.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    /// `POST /v1/events` with any body, content type and (optional) token.
+    pub async fn post_raw(
+        &self,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/events", self.address))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST /v1/events");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    /// Ingests events for `org` with a service token and asserts that all were accepted.
+    pub async fn ingest_ok(&self, org: &str, events: &Value) -> Value {
+        let (status, answer) = self.post_events(&self.service_token(org), events).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["rejected"], serde_json::json!([]), "{answer}");
+        answer
+    }
+
+    /// `GET path`: status and body text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{}", self.address, path))
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+}
+
+/// An RFC 3339 instant `minutes` before now (UTC), for events that must not be in the future.
+pub fn minutes_ago(minutes: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A small team at `at`: products `p1`, `p2`; agents `okan` (AGENT, p1), `ipek` (AGENT, p1
+/// and p2) and `sup` (SUPERVISOR, p1).
+pub fn team(at: &str) -> Vec<Value> {
+    vec![
+        serde_json::json!({"id": "t-p1", "type": "product_upserted", "at": at, "product": "p1", "name": "Mağaza"}),
+        serde_json::json!({"id": "t-p2", "type": "product_upserted", "at": at, "product": "p2", "name": "Uygulama"}),
+        serde_json::json!({"id": "t-okan", "type": "agent_upserted", "at": at, "agent": "okan", "name": "Okan", "role": "AGENT", "products": ["p1"]}),
+        serde_json::json!({"id": "t-ipek", "type": "agent_upserted", "at": at, "agent": "ipek", "name": "İpek", "role": "agent", "products": ["p1", "p2"]}),
+        serde_json::json!({"id": "t-sup", "type": "agent_upserted", "at": at, "agent": "sup", "name": "Özge", "role": "Supervisor", "products": ["p1"]}),
+    ]
+}
+
+/// `base` plus `minutes`, as RFC 3339 in UTC.
+pub fn plus_minutes(base: &str, minutes: i64) -> String {
+    let base = chrono::DateTime::parse_from_rfc3339(base).expect("RFC 3339 base");
+    (base + chrono::Duration::minutes(minutes))
+        .with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The rejection codes of an ingest answer, by batch index.
+pub fn rejected_codes(answer: &Value) -> Vec<(u64, String)> {
+    answer["rejected"]
+        .as_array()
+        .expect("rejected array")
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().expect("index"),
+                r["code"].as_str().expect("code").to_string(),
+            )
+        })
+        .collect()
+}
