@@ -4,6 +4,28 @@
 -- One call is one round trip and one transaction per batch; the batch behaves exactly as its
 -- events sent one at a time in batch order.
 
+-- Conversations whose contribution must be recomputed at the next refresh. Ingest upserts
+-- (row lock) and the refresh claims in (org_id, conversation_id) order: a batch committing
+-- during a refresh is either seen by it or left marked for the next one, never lost.
+CREATE TABLE cockpit.dirty_conversations (
+    org_id          text COLLATE "C" NOT NULL,
+    conversation_id text COLLATE "C" NOT NULL,
+    marks           bigint NOT NULL DEFAULT 1,
+    PRIMARY KEY (org_id, conversation_id)
+);
+
+-- Marks conversations for the next refresh. Sorted, so that concurrent markers and the
+-- refresh lock rows in one order (no deadlock).
+CREATE FUNCTION cockpit.mark_dirty(p_org text, p_conversations text[]) RETURNS void
+LANGUAGE sql
+AS $$
+    INSERT INTO cockpit.dirty_conversations AS d (org_id, conversation_id)
+    SELECT p_org, u
+      FROM (SELECT DISTINCT u COLLATE "C" AS u FROM unnest(p_conversations) u) s
+     ORDER BY u
+    ON CONFLICT (org_id, conversation_id) DO UPDATE SET marks = d.marks + 1
+$$;
+
 -- An RFC 3339 instant with an explicit offset, or NULL when the text is not one (naive
 -- times, impossible dates). Checked field by field first so that the cast can never raise:
 -- an exception block per event would cost a subtransaction per event.
@@ -84,6 +106,7 @@ DECLARE
     v_duplicates integer := 0;
     v_rejected jsonb[] := '{}';
     v_touched text[] := '{}';
+    v_marked text[] := '{}';
     v_org_ready boolean;
     v_old record;
     v_conv_channel text;
@@ -378,6 +401,7 @@ BEGIN
                     v_msg := format('conversation %s is resolved at %s: re-activate it first', v_conv, v_ev ->> 'at');
                     EXIT judge;
                 END IF;
+                v_marked := array_append(v_marked, v_conv::text);
                 IF v_type IN ('assigned', 'reactivated', 'resolved') THEN
                     v_touched := array_append(v_touched, v_conv::text);
                 END IF;
@@ -419,6 +443,11 @@ BEGIN
       ) s
      WHERE c.org_id = p_org_id AND c.conversation_id = s.conversation_id
        AND (c.state, c.assignee_id) IS DISTINCT FROM (s.state, s.assignee_id);
+
+    -- The metrics refresh recomputes what this batch touched.
+    IF cardinality(v_marked) > 0 THEN
+        PERFORM cockpit.mark_dirty(p_org_id, v_marked);
+    END IF;
 
     RETURN jsonb_build_object(
         'accepted', v_accepted,

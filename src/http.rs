@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::error::ApiError;
 use crate::ingest::{self, IngestReport};
+use crate::live::refresher;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub pool: Pool,
     /// Token verification.
     pub keys: Arc<Keys>,
+    /// Interval of the daily-column refresh (readiness wants a refresh within 3 of them).
+    pub refresh_interval: Duration,
 }
 
 /// The service's routes.
@@ -96,18 +99,27 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match db::is_ready(&state.pool).await {
-        Ok(true) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Ok(false) => (
+    let not_ready = |reason: &str| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "reason": "migrations not applied"})),
-        ),
+            Json(json!({"status": "not ready", "reason": reason})),
+        )
+    };
+    match db::is_ready(&state.pool).await {
+        Ok(true) => {}
+        Ok(false) => return not_ready("migrations not applied"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "not ready", "reason": "database unreachable"})),
-            )
+            return not_ready("database unreachable");
+        }
+    }
+    let limit = 3.0 * state.refresh_interval.as_secs_f64();
+    match refresher::refresh_age(&state.pool).await {
+        Ok(Some(age)) if age <= limit => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(_) => not_ready("daily columns not refreshed within 3 intervals"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            not_ready("database unreachable")
         }
     }
 }
@@ -117,6 +129,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     port: u16,
+    state: AppState,
 }
 
 /// Why the service could not start.
@@ -131,21 +144,27 @@ pub enum StartError {
 }
 
 impl Application {
-    /// Prepares the database (creates it if missing, migrates) and binds the socket.
+    /// Prepares the database (creates it if missing, migrates), refreshes the daily columns
+    /// once (so `refreshedAt` is always a real refresh) and binds the socket.
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         db::ensure_database(&config.database_url).await?;
         let pool = db::pool(&config.database_url, config.pool_size)?;
         db::migrate(&pool).await?;
+        if refresher::refresh_once(&pool).await?.is_none() {
+            tracing::info!("another instance is refreshing the daily columns");
+        }
         let state = AppState {
             pool,
             keys: Arc::new(Keys::new(&config.jwt_secret)),
+            refresh_interval: config.refresh_interval,
         };
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
         Ok(Application {
             listener,
-            router: router(state),
+            router: router(state.clone()),
             port,
+            state,
         })
     }
 
@@ -154,14 +173,21 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves, and refreshes the daily columns every interval, until `shutdown` completes;
+    /// then lets in-flight requests finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let refresher = tokio::spawn(refresher::run(
+            self.state.pool.clone(),
+            self.state.refresh_interval,
+        ));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        refresher.abort();
+        served
     }
 }
 

@@ -9,3 +9,4 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod live;

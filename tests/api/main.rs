@@ -8,6 +8,8 @@ mod auth;
 mod bodies;
 mod health;
 mod ingest;
+mod metrics;
 mod ordering;
 mod reactivation;
+mod reporting;
 mod sql_api;

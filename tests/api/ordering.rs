@@ -20,7 +20,7 @@ const AGENTS: [&str; 3] = ["okan", "ipek", "sup"];
 
 /// One conversation's events in `at` order, cut where the sender's duties fall: the opening
 /// first, then the events before a re-activation, the re-activation, the events after.
-fn conversation(rng: &mut StdRng, n: usize, t0: &str) -> Vec<Vec<Value>> {
+pub(crate) fn conversation(rng: &mut StdRng, n: usize, t0: &str) -> Vec<Vec<Value>> {
     let conv = format!("c{n}");
     let channel = CHANNELS[rng.gen_range(0..CHANNELS.len())];
     let mut t = rng.gen_range(0..600);
@@ -104,7 +104,7 @@ fn conversation(rng: &mut StdRng, n: usize, t0: &str) -> Vec<Vec<Value>> {
 }
 
 /// Arrival order: conversations interleaved at random, each phase shuffled inside.
-fn shuffled_arrival(rng: &mut StdRng, conversations: &[Vec<Vec<Value>>]) -> Vec<Value> {
+pub(crate) fn shuffled_arrival(rng: &mut StdRng, conversations: &[Vec<Vec<Value>>]) -> Vec<Value> {
     let mut queues: Vec<Vec<Value>> = conversations
         .iter()
         .map(|phases| {

@@ -382,3 +382,41 @@ pub fn rejected_codes(answer: &Value) -> Vec<(u64, String)> {
         })
         .collect()
 }
+
+impl TestDb {
+    /// Runs `cockpit.refresh_daily()` now, waiting for a refresh in progress elsewhere (the
+    /// app's own refresher) instead of skipping: the session takes the refresh lock first.
+    pub async fn refresh(&self) -> Value {
+        let mut client = self.client().await;
+        let tx = client.transaction().await.expect("begin");
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('cockpit.refresh_daily', 0))",
+            &[],
+        )
+        .await
+        .expect("refresh lock");
+        let report: Option<Value> = tx
+            .query_one("SELECT cockpit.refresh_daily()", &[])
+            .await
+            .expect("refresh")
+            .get(0);
+        tx.commit().await.expect("commit refresh");
+        report.expect("the lock holder refreshes")
+    }
+
+    /// Rows of `reporting.agent_daily` as text, ordered, for exact comparisons.
+    pub async fn agent_daily(&self) -> Vec<String> {
+        self.client()
+            .await
+            .query(
+                "SELECT d::text FROM reporting.agent_daily d \
+                 ORDER BY org_id, day, agent_id, product_id, channel",
+                &[],
+            )
+            .await
+            .expect("agent_daily")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+}

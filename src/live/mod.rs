@@ -1,0 +1,3 @@
+//! What keeps the cockpit live: the periodic refresh of the daily columns.
+
+pub mod refresher;
