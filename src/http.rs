@@ -16,10 +16,16 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::http::HeaderMap;
+use axum::response::Html;
+
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::error::ApiError;
+use crate::graphql::{self, Auth, CockpitSchema};
 use crate::ingest::{self, IngestReport};
 use crate::live::refresher;
 
@@ -32,6 +38,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Interval of the daily-column refresh (readiness wants a refresh within 3 of them).
     pub refresh_interval: Duration,
+    /// The GraphQL schema.
+    pub schema: CockpitSchema,
 }
 
 /// The service's routes.
@@ -39,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     let events = post(ingest_events).layer(DefaultBodyLimit::max(ingest::MAX_BODY_BYTES));
     Router::new()
         .route("/v1/events", events)
+        .route("/graphql", get(graphiql).post(graphql_request))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(TraceLayer::new_for_http())
@@ -92,6 +101,31 @@ async fn ingest_events(
         "ingested batch"
     );
     Ok(Json(report))
+}
+
+async fn graphql_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request = request.into_inner();
+    let query = request.query.clone();
+    let auth = Auth::resolve(&state.pool, state.keys.authenticate(&headers)).await;
+    let mut response = state.schema.execute(request.data(auth)).await;
+    if !response.errors.is_empty() {
+        let parse_failed = async_graphql::parser::parse_query(&query).is_err();
+        graphql::errors::classify(&mut response, parse_failed);
+    }
+    response.into()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -154,9 +188,10 @@ impl Application {
             tracing::info!("another instance is refreshing the daily columns");
         }
         let state = AppState {
-            pool,
+            pool: pool.clone(),
             keys: Arc::new(Keys::new(&config.jwt_secret)),
             refresh_interval: config.refresh_interval,
+            schema: graphql::schema(Some(pool.clone())),
         };
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();

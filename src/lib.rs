@@ -7,6 +7,8 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod graphql;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod store;

@@ -32,6 +32,8 @@ enum Command {
     Migrate(DbArgs),
     /// Print a signed bearer token.
     Token(TokenArgs),
+    /// Print the GraphQL schema (SDL).
+    Schema,
 }
 
 #[derive(Args)]
@@ -115,6 +117,10 @@ async fn run(command: Command) -> Result<(), String> {
                 "database migrated to version {}",
                 db::latest_migration_version()
             );
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", cockpit::graphql::sdl());
             Ok(())
         }
         Command::Token(args) => {

@@ -6,10 +6,14 @@ mod common;
 
 mod auth;
 mod bodies;
+mod cockpit;
+mod graphql;
 mod health;
 mod ingest;
 mod metrics;
 mod ordering;
 mod reactivation;
 mod reporting;
+mod search;
 mod sql_api;
+mod status;

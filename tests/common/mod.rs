@@ -420,3 +420,68 @@ impl TestDb {
             .collect()
     }
 }
+
+impl TestApp {
+    /// `POST /graphql` with an optional bearer token; the JSON answer (always a 200).
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.address))
+            .json(&serde_json::json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST /graphql");
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.expect("GraphQL JSON answer")
+    }
+
+    /// A token of agent `sub` of `org` (the token's role claim does not matter for GraphQL).
+    pub fn agent_token(&self, org: &str, sub: &str) -> String {
+        self.token(org, sub, TokenRole::Agent)
+    }
+}
+
+/// The `extensions.code` of each error of a GraphQL answer.
+pub fn error_codes(answer: &Value) -> Vec<String> {
+    answer["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A fixed-offset IANA zone where it is about noon now, so that "today" in it holds the
+/// last hour whatever time the tests run.
+pub fn noon_zone() -> String {
+    use chrono::Timelike;
+    let n = chrono::Utc::now().hour() as i32 - 12;
+    // Etc/GMT+N is N hours *behind* UTC (POSIX sign).
+    if n >= 0 {
+        format!("Etc/GMT+{n}")
+    } else {
+        format!("Etc/GMT-{}", -n)
+    }
+}
+
+/// The GraphQL fields of a cockpit row used by the tests.
+pub const COCKPIT_QUERY: &str = "query($p: ID!, $c: Channel, $s: String) {
+  cockpit(productId: $p, channel: $c, search: $s) {
+    product { id name } channel day refreshedAt
+    online { ...R } onBreak { ...R } invisible { ...R } offline { ...R }
+  }
+}
+fragment R on AgentRow {
+  agent { id name status }
+  avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations
+  reactivatedConversations forwardedConversations firstResponseCount resolutionCount
+}";

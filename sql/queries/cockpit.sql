@@ -1,0 +1,68 @@
+-- The cockpit of one product for the organization's local today: agents in scope (members
+-- of the product, or with a figure today or an active conversation in the scope) with
+-- their live status and active count and today's daily columns (weighted over channels).
+-- $1 org_id text, $2 product_id text, $3 channel text (NULL: all channels),
+-- $4 search text (NULL: no filter; substring of the name, spec 3.4)
+-- Result: no row when the product is not the organization's; else one row per agent, or one
+-- row with a NULL agent_id when none is in scope. Columns: today, refreshed_at,
+-- product_name, agent_id, name, role, status, status_since, avg_first_response_seconds,
+-- first_response_count, avg_resolution_seconds, resolution_count, active, resolved,
+-- reactivated, forwarded. Ordered by name in Turkish collation, then id.
+WITH org AS (
+    SELECT o.org_id, (now() AT TIME ZONE o.timezone)::date AS today
+      FROM cockpit.organizations o
+     WHERE o.org_id = $1
+),
+product AS (
+    SELECT p.name
+      FROM cockpit.products p
+     WHERE p.org_id = $1 AND p.product_id = $2
+),
+daily AS (
+    SELECT s.agent_id,
+           sum(s.first_response_count) AS frc, sum(s.first_response_seconds_sum) AS frs,
+           sum(s.resolution_count) AS rc, sum(s.resolution_seconds_sum) AS rs,
+           sum(s.resolved_count) AS resolved, sum(s.reactivated_count) AS reactivated,
+           sum(s.forwarded_count) AS forwarded
+      FROM cockpit.daily_stats s
+      JOIN org ON s.org_id = org.org_id AND s.day = org.today
+     WHERE s.product_id = $2 AND ($3::text IS NULL OR s.channel = $3::text)
+     GROUP BY s.agent_id
+),
+active AS (
+    SELECT c.assignee_id AS agent_id, count(*) AS n
+      FROM cockpit.conversations c
+     WHERE c.org_id = $1 AND c.state = 'ACTIVE' AND c.assignee_id IS NOT NULL
+       AND c.product_id = $2 AND ($3::text IS NULL OR c.channel = $3::text)
+     GROUP BY c.assignee_id
+),
+scope AS (
+    SELECT ap.agent_id FROM cockpit.agent_products ap WHERE ap.org_id = $1 AND ap.product_id = $2
+    UNION
+    SELECT daily.agent_id FROM daily
+    UNION
+    SELECT active.agent_id FROM active
+),
+agent_rows AS (
+    SELECT a.agent_id, a.name, a.role, a.status, a.status_since,
+           (d.frs / nullif(d.frc, 0))::double precision AS avg_first_response_seconds,
+           coalesce(d.frc, 0)::integer AS first_response_count,
+           (d.rs / nullif(d.rc, 0))::double precision AS avg_resolution_seconds,
+           coalesce(d.rc, 0)::integer AS resolution_count,
+           coalesce(act.n, 0)::integer AS active,
+           coalesce(d.resolved, 0)::integer AS resolved,
+           coalesce(d.reactivated, 0)::integer AS reactivated,
+           coalesce(d.forwarded, 0)::integer AS forwarded
+      FROM scope
+      JOIN cockpit.agents a ON a.org_id = $1 AND a.agent_id = scope.agent_id
+      LEFT JOIN daily d ON d.agent_id = scope.agent_id
+      LEFT JOIN active act ON act.agent_id = scope.agent_id
+     WHERE $4::text IS NULL
+        OR strpos(cockpit.search_key(a.name), cockpit.search_key($4::text)) > 0
+)
+SELECT org.today, rs.refreshed_at, product.name AS product_name, r.*
+  FROM org
+ CROSS JOIN product
+ CROSS JOIN cockpit.refresh_state rs
+  LEFT JOIN agent_rows r ON true
+ ORDER BY r.name COLLATE "tr-TR-x-icu", r.agent_id

@@ -1,0 +1,142 @@
+//! The GraphQL API of spec 4. Types know nothing of HTTP: the HTTP layer authenticates the
+//! request into an [`Auth`] and puts it in the request data; resolvers ask for the viewer.
+
+pub mod errors;
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+use deadpool_postgres::Pool;
+
+use crate::auth::{Claims, TokenRole};
+use crate::store;
+use errors::GqlError;
+use types::Role;
+
+/// The schema served at `/graphql`.
+pub type CockpitSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// Deepest query accepted: the API's own queries are 4 deep, GraphiQL's introspection 13.
+pub const MAX_DEPTH: usize = 15;
+/// Largest query complexity accepted (a full cockpit query is about 60).
+pub const MAX_COMPLEXITY: usize = 500;
+
+/// Builds the schema; `pool` serves the resolvers.
+pub fn schema(pool: Option<Pool>) -> CockpitSchema {
+    let mut builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if let Some(pool) = pool {
+        builder = builder.data(pool);
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    schema(None).sdl()
+}
+
+/// Who is asking, as stored: the agent named by the token's `sub` in its `org`.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    /// Organization id.
+    pub org: String,
+    /// The caller's agent id.
+    pub agent_id: String,
+    /// The caller's stored role.
+    pub role: Role,
+}
+
+impl Viewer {
+    /// Whether the caller reads the whole organization (ADMIN, SUPERVISOR).
+    pub fn is_supervising(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Supervisor)
+    }
+
+    /// FORBIDDEN unless the caller supervises.
+    pub fn require_supervising(&self) -> Result<(), GqlError> {
+        if self.is_supervising() {
+            Ok(())
+        } else {
+            Err(GqlError::Forbidden(
+                "only admins and supervisors may read this".into(),
+            ))
+        }
+    }
+}
+
+/// The outcome of authenticating a request, put in the request data.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// A known agent.
+    Viewer(Viewer),
+    /// Refused: the code and message every resolver that needs a viewer answers.
+    Refused {
+        /// `UNAUTHENTICATED`, `FORBIDDEN` or `INTERNAL_SERVER_ERROR`.
+        code: &'static str,
+        /// For the client.
+        message: String,
+    },
+}
+
+impl Auth {
+    /// Authenticates verified claims (or their failure) against the stored agents.
+    pub async fn resolve(pool: &Pool, claims: Result<Claims, crate::auth::AuthError>) -> Auth {
+        let claims = match claims {
+            Ok(claims) => claims,
+            Err(e) => {
+                return Auth::Refused {
+                    code: "UNAUTHENTICATED",
+                    message: e.to_string(),
+                }
+            }
+        };
+        if claims.role == TokenRole::Service {
+            return Auth::Refused {
+                code: "FORBIDDEN",
+                message: "service tokens are for ingest only".into(),
+            };
+        }
+        match store::agent(pool, &claims.org, &claims.sub).await {
+            Ok(Some(agent)) => Auth::Viewer(Viewer {
+                org: claims.org,
+                agent_id: claims.sub,
+                role: agent.role,
+            }),
+            Ok(None) => Auth::Refused {
+                code: "UNAUTHENTICATED",
+                message: "the token names no agent of its organization".into(),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "authenticating a GraphQL request");
+                Auth::Refused {
+                    code: "INTERNAL_SERVER_ERROR",
+                    message: "internal server error".into(),
+                }
+            }
+        }
+    }
+}
+
+/// The caller, or the error every resolver answers when there is none.
+pub fn viewer<'a>(ctx: &'a Context<'_>) -> Result<&'a Viewer, GqlError> {
+    match ctx.data_opt::<Auth>() {
+        Some(Auth::Viewer(viewer)) => Ok(viewer),
+        Some(Auth::Refused { code, message }) => Err(match *code {
+            "FORBIDDEN" => GqlError::Forbidden(message.clone()),
+            "INTERNAL_SERVER_ERROR" => {
+                GqlError::Internal(crate::db::DbError::Unexpected(message.clone()))
+            }
+            _ => GqlError::Unauthenticated(message.clone()),
+        }),
+        None => Err(GqlError::Unauthenticated("missing bearer token".into())),
+    }
+}
+
+/// The database pool of the resolvers.
+pub fn pool<'a>(ctx: &'a Context<'_>) -> Result<&'a Pool, GqlError> {
+    ctx.data::<Pool>()
+        .map_err(|_| GqlError::Internal(crate::db::DbError::Unexpected("no pool".into())))
+}

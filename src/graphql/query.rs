@@ -1,0 +1,158 @@
+//! `Query`: me, products, cockpit, statusHistory.
+
+use async_graphql::{Context, Object, ID};
+
+use super::errors::{Coded, GqlError};
+use super::types::{
+    Agent, AgentRow, AgentStatus, Channel, Cockpit, Date, DateTime, Product, StatusChange,
+};
+use super::{pool, viewer};
+use crate::store;
+
+/// Longest accepted search text, in characters.
+pub const MAX_SEARCH_CHARS: usize = 100;
+/// Default and bounds of `statusHistory(limit)`.
+const HISTORY_DEFAULT: i32 = 50;
+const HISTORY_MAX: i32 = 1000;
+
+/// The root query type.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The caller.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Agent> {
+        me(ctx).await.coded()
+    }
+
+    /// The organization's products, by name.
+    async fn products(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Product>> {
+        products(ctx).await.coded()
+    }
+
+    /// Today's cockpit of a product: all channels, or one; optionally a name search.
+    async fn cockpit(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+        channel: Option<Channel>,
+        search: Option<String>,
+    ) -> async_graphql::Result<Cockpit> {
+        cockpit(ctx, product_id, channel, search).await.coded()
+    }
+
+    /// An agent's status changes, newest first (`limit` 1 to 1,000; null: 50).
+    async fn status_history(
+        &self,
+        ctx: &Context<'_>,
+        agent_id: ID,
+        #[graphql(default = 50)] limit: Option<i32>,
+    ) -> async_graphql::Result<Vec<StatusChange>> {
+        status_history(ctx, agent_id, limit).await.coded()
+    }
+}
+
+async fn me(ctx: &Context<'_>) -> Result<Agent, GqlError> {
+    let viewer = viewer(ctx)?;
+    store::agent(pool(ctx)?, &viewer.org, &viewer.agent_id)
+        .await?
+        .ok_or_else(|| GqlError::Unauthenticated("the caller is no longer an agent".into()))
+}
+
+async fn products(ctx: &Context<'_>) -> Result<Vec<Product>, GqlError> {
+    let viewer = viewer(ctx)?;
+    viewer.require_supervising()?;
+    Ok(store::products(pool(ctx)?, &viewer.org)
+        .await?
+        .into_iter()
+        .map(|(id, name)| Product {
+            id: id.into(),
+            name,
+        })
+        .collect())
+}
+
+async fn cockpit(
+    ctx: &Context<'_>,
+    product_id: ID,
+    channel: Option<Channel>,
+    search: Option<String>,
+) -> Result<Cockpit, GqlError> {
+    let viewer = viewer(ctx)?;
+    viewer.require_supervising()?;
+    let search = normalized_search(search)?;
+    let data = store::cockpit(
+        pool(ctx)?,
+        &viewer.org,
+        product_id.as_str(),
+        channel,
+        search.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| GqlError::NotFound(format!("product {} not found", product_id.as_str())))?;
+    let mut cockpit = Cockpit {
+        product: Product {
+            id: product_id,
+            name: data.product_name,
+        },
+        channel,
+        day: Date(data.day),
+        refreshed_at: DateTime(data.refreshed_at),
+        online: Vec::new(),
+        on_break: Vec::new(),
+        invisible: Vec::new(),
+        offline: Vec::new(),
+    };
+    for row in data.rows {
+        table_of(&mut cockpit, row.agent.status).push(row);
+    }
+    Ok(cockpit)
+}
+
+async fn status_history(
+    ctx: &Context<'_>,
+    agent_id: ID,
+    limit: Option<i32>,
+) -> Result<Vec<StatusChange>, GqlError> {
+    let viewer = viewer(ctx)?;
+    viewer.require_supervising()?;
+    let limit = limit.unwrap_or(HISTORY_DEFAULT);
+    if !(1..=HISTORY_MAX).contains(&limit) {
+        return Err(GqlError::BadUserInput(format!(
+            "limit must be between 1 and {HISTORY_MAX}"
+        )));
+    }
+    let pool = pool(ctx)?;
+    if store::agent(pool, &viewer.org, agent_id.as_str())
+        .await?
+        .is_none()
+    {
+        return Err(GqlError::NotFound(format!(
+            "agent {} not found",
+            agent_id.as_str()
+        )));
+    }
+    Ok(store::status_history(pool, &viewer.org, agent_id.as_str(), i64::from(limit)).await?)
+}
+
+/// The cockpit table of a status.
+fn table_of(cockpit: &mut Cockpit, status: AgentStatus) -> &mut Vec<AgentRow> {
+    match status {
+        AgentStatus::Online => &mut cockpit.online,
+        AgentStatus::Break => &mut cockpit.on_break,
+        AgentStatus::Invisible => &mut cockpit.invisible,
+        AgentStatus::Offline => &mut cockpit.offline,
+    }
+}
+
+/// The search text to apply: `None` for absent or empty; too long is `BAD_USER_INPUT`.
+pub fn normalized_search(search: Option<String>) -> Result<Option<String>, GqlError> {
+    match search {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) if s.chars().count() > MAX_SEARCH_CHARS => Err(GqlError::BadUserInput(format!(
+            "search is longer than {MAX_SEARCH_CHARS} characters"
+        ))),
+        Some(s) => Ok(Some(s)),
+    }
+}

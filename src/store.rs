@@ -1,0 +1,183 @@
+//! Typed calls of the SQL the GraphQL API runs (`sql/queries/*.sql`). One statement per
+//! call; rows become the API's types here and nowhere else.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
+
+use crate::db::DbError;
+use crate::graphql::types::{
+    Agent, AgentRow, AgentStatus, Channel, DateTime as GqlDateTime, Role, StatusChange,
+};
+
+const VIEWER_SQL: &str = include_str!("../sql/queries/viewer.sql");
+const PRODUCTS_SQL: &str = include_str!("../sql/queries/products.sql");
+const COCKPIT_SQL: &str = include_str!("../sql/queries/cockpit.sql");
+const SET_STATUS_SQL: &str = include_str!("../sql/queries/set_agent_status.sql");
+const HISTORY_SQL: &str = include_str!("../sql/queries/status_history.sql");
+
+fn unexpected(what: &str, value: &str) -> DbError {
+    DbError::Unexpected(format!("stored {what} `{value}`"))
+}
+
+/// An [`Agent`] from the five columns agent_id, name, role, status, status_since at `at`.
+fn agent_at(row: &Row, at: usize) -> Result<Agent, DbError> {
+    let role: String = row.try_get(at + 2)?;
+    let status: String = row.try_get(at + 3)?;
+    Ok(Agent {
+        id: row.try_get::<_, String>(at)?.into(),
+        name: row.try_get(at + 1)?,
+        role: Role::parse(&role).ok_or_else(|| unexpected("role", &role))?,
+        status: AgentStatus::parse(&status).ok_or_else(|| unexpected("status", &status))?,
+        status_since: GqlDateTime(row.try_get(at + 4)?),
+    })
+}
+
+/// The agent `id` of `org`, if any.
+pub async fn agent(pool: &Pool, org: &str, id: &str) -> Result<Option<Agent>, DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(VIEWER_SQL).await?;
+    client
+        .query_opt(&statement, &[&org, &id])
+        .await?
+        .map(|row| agent_at(&row, 0))
+        .transpose()
+}
+
+/// The products of `org`: (id, name), by name.
+pub async fn products(pool: &Pool, org: &str) -> Result<Vec<(String, String)>, DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(PRODUCTS_SQL).await?;
+    let rows = client.query(&statement, &[&org]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// The cockpit's data for one product: its day, refresh time, name and rows.
+pub struct CockpitData {
+    /// The organization's local today.
+    pub day: NaiveDate,
+    /// Last refresh of the daily columns.
+    pub refreshed_at: DateTime<Utc>,
+    /// Product name.
+    pub product_name: String,
+    /// Rows in Turkish name order.
+    pub rows: Vec<AgentRow>,
+}
+
+/// The cockpit of `product` in `org`; `None` when the product is not the organization's.
+pub async fn cockpit(
+    pool: &Pool,
+    org: &str,
+    product: &str,
+    channel: Option<Channel>,
+    search: Option<&str>,
+) -> Result<Option<CockpitData>, DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(COCKPIT_SQL).await?;
+    let channel = channel.map(Channel::as_str);
+    let rows = client
+        .query(&statement, &[&org, &product, &channel, &search])
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let refreshed_at: Option<DateTime<Utc>> = first.try_get("refreshed_at")?;
+    let mut data = CockpitData {
+        day: first.try_get("today")?,
+        refreshed_at: refreshed_at
+            .ok_or_else(|| DbError::Unexpected("the daily columns were never refreshed".into()))?,
+        product_name: first.try_get("product_name")?,
+        rows: Vec::with_capacity(rows.len()),
+    };
+    for row in &rows {
+        if row.try_get::<_, Option<String>>("agent_id")?.is_none() {
+            continue; // the product has no agent in scope
+        }
+        data.rows.push(AgentRow {
+            agent: agent_at(row, 3)?,
+            avg_first_response_seconds: row.try_get("avg_first_response_seconds")?,
+            avg_resolution_seconds: row.try_get("avg_resolution_seconds")?,
+            active_conversations: row.try_get("active")?,
+            resolved_conversations: row.try_get("resolved")?,
+            reactivated_conversations: row.try_get("reactivated")?,
+            forwarded_conversations: row.try_get("forwarded")?,
+            first_response_count: row.try_get("first_response_count")?,
+            resolution_count: row.try_get("resolution_count")?,
+        });
+    }
+    Ok(Some(data))
+}
+
+/// What `set_agent_status` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusOutcome {
+    /// Changed and recorded.
+    Changed,
+    /// Already in that status: nothing recorded.
+    Unchanged,
+    /// The actor is no agent of the organization.
+    Unauthenticated,
+    /// The target is no agent of the organization.
+    NotFound,
+    /// An AGENT acting on someone else.
+    Forbidden,
+    /// Someone else is OFFLINE.
+    AgentOffline,
+}
+
+/// Changes `target`'s status as `actor`, in one atomic statement (spec 3.3).
+pub async fn set_agent_status(
+    pool: &Pool,
+    org: &str,
+    actor: &str,
+    target: &str,
+    status: AgentStatus,
+) -> Result<(StatusOutcome, Option<Agent>), DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(SET_STATUS_SQL).await?;
+    let row = client
+        .query_one(&statement, &[&org, &actor, &target, &status.as_str()])
+        .await?;
+    let outcome: String = row.try_get(0)?;
+    let outcome = match outcome.as_str() {
+        "CHANGED" => StatusOutcome::Changed,
+        "UNCHANGED" => StatusOutcome::Unchanged,
+        "UNAUTHENTICATED" => StatusOutcome::Unauthenticated,
+        "NOT_FOUND" => StatusOutcome::NotFound,
+        "FORBIDDEN" => StatusOutcome::Forbidden,
+        "AGENT_OFFLINE" => StatusOutcome::AgentOffline,
+        other => return Err(unexpected("status outcome", other)),
+    };
+    let agent = match row.try_get::<_, Option<String>>(1)? {
+        Some(_) => Some(agent_at(&row, 1)?),
+        None => None,
+    };
+    Ok((outcome, agent))
+}
+
+/// The last `limit` status changes of `agent`, newest first.
+pub async fn status_history(
+    pool: &Pool,
+    org: &str,
+    agent: &str,
+    limit: i64,
+) -> Result<Vec<StatusChange>, DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(HISTORY_SQL).await?;
+    let rows = client.query(&statement, &[&org, &agent, &limit]).await?;
+    rows.iter()
+        .map(|row| {
+            let from: String = row.try_get(0)?;
+            let to: String = row.try_get(1)?;
+            Ok(StatusChange {
+                from: AgentStatus::parse(&from).ok_or_else(|| unexpected("status", &from))?,
+                to: AgentStatus::parse(&to).ok_or_else(|| unexpected("status", &to))?,
+                at: GqlDateTime(row.try_get(2)?),
+                agent: agent_at(row, 3)?,
+                changed_by: agent_at(row, 8)?,
+            })
+        })
+        .collect()
+}
