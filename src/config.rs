@@ -4,6 +4,9 @@
 //!   database is created when missing).
 //! - `COCKPIT_BIND`: address the HTTP server listens on (default [`DEFAULT_BIND`]).
 //! - `COCKPIT_JWT_SECRET`: HS256 secret of the bearer tokens; required, no default.
+//! - `COCKPIT_LISTEN_DATABASE_URL`: where the listener connects for LISTEN/NOTIFY
+//!   (default: `DATABASE_URL`); set it when the pool goes through a transaction-pooling
+//!   proxy such as PgBouncer, which cannot carry LISTEN.
 //! - `COCKPIT_REFRESH_SECS`: interval of the daily-column refresh (default
 //!   [`DEFAULT_REFRESH_SECS`], at least 1).
 
@@ -24,6 +27,8 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 pub struct Config {
     /// PostgreSQL connection URL.
     pub database_url: String,
+    /// Connection URL of the listener (LISTEN/NOTIFY); `None`: `database_url`.
+    pub listen_url: Option<String>,
     /// Listen address; port 0 picks a free port (tests).
     pub bind: SocketAddr,
     /// HS256 secret for bearer tokens.

@@ -17,9 +17,12 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Html;
+use futures_util::{SinkExt, StreamExt};
 
 use crate::auth::Keys;
 use crate::config::Config;
@@ -27,7 +30,8 @@ use crate::db::{self, DbError};
 use crate::error::ApiError;
 use crate::graphql::{self, Auth, CockpitSchema};
 use crate::ingest::{self, IngestReport};
-use crate::live::refresher;
+use crate::live::hub::Hub;
+use crate::live::{listener, refresher};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -40,6 +44,8 @@ pub struct AppState {
     pub refresh_interval: Duration,
     /// The GraphQL schema.
     pub schema: CockpitSchema,
+    /// Fan-out of live changes to subscriptions.
+    pub hub: Arc<Hub>,
 }
 
 /// The service's routes.
@@ -48,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events", events)
         .route("/graphql", get(graphiql).post(graphql_request))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(TraceLayer::new_for_http())
@@ -119,6 +126,61 @@ async fn graphql_request(
     response.into()
 }
 
+/// Close code of graphql-transport-ws for a refused `connection_init`.
+const CLOSE_FORBIDDEN: u16 = 4403;
+/// Marks our refusal among the protocol errors async-graphql closes with 1002.
+const REFUSAL_PREFIX: &str = "connection refused: ";
+
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> axum::response::Response {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            // A refused connection_init closes with 4403 (graphql-transport-ws), not 1002.
+            let sink = sink.with(|message: Message| async move {
+                Ok::<_, axum::Error>(match message {
+                    Message::Close(Some(frame))
+                        if frame.code == 1002 && frame.reason.starts_with(REFUSAL_PREFIX) =>
+                    {
+                        Message::Close(Some(CloseFrame {
+                            code: CLOSE_FORBIDDEN,
+                            reason: "Forbidden".into(),
+                        }))
+                    }
+                    other => other,
+                })
+            });
+            let pool = state.pool.clone();
+            let keys = state.keys.clone();
+            GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let claims = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str())
+                        .ok_or(crate::auth::AuthError::MissingToken)
+                        .and_then(crate::auth::bearer_from_value)
+                        .and_then(|token| keys.verify(token));
+                    match Auth::resolve(&pool, claims).await {
+                        auth @ Auth::Viewer(_) => {
+                            let mut data = Data::default();
+                            data.insert(auth);
+                            Ok(data)
+                        }
+                        Auth::Refused { message, .. } => Err(async_graphql::Error::new(format!(
+                            "{REFUSAL_PREFIX}{message}"
+                        ))),
+                    }
+                })
+                .serve()
+                .await;
+        })
+}
+
 async fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
@@ -147,6 +209,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             return not_ready("database unreachable");
         }
     }
+    if !state.hub.listener_connected() {
+        return not_ready("listener not connected");
+    }
     let limit = 3.0 * state.refresh_interval.as_secs_f64();
     match refresher::refresh_age(&state.pool).await {
         Ok(Some(age)) if age <= limit => (StatusCode::OK, Json(json!({"status": "ready"}))),
@@ -160,6 +225,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// A built service: database migrated, socket bound, ready to serve.
 pub struct Application {
+    listen_url: String,
     listener: TcpListener,
     router: Router,
     port: u16,
@@ -187,15 +253,21 @@ impl Application {
         if refresher::refresh_once(&pool).await?.is_none() {
             tracing::info!("another instance is refreshing the daily columns");
         }
+        let hub = Hub::new(pool.clone());
         let state = AppState {
             pool: pool.clone(),
             keys: Arc::new(Keys::new(&config.jwt_secret)),
             refresh_interval: config.refresh_interval,
-            schema: graphql::schema(Some(pool.clone())),
+            schema: graphql::schema(pool.clone(), hub.clone()),
+            hub,
         };
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
         Ok(Application {
+            listen_url: config
+                .listen_url
+                .clone()
+                .unwrap_or_else(|| config.database_url.clone()),
             listener,
             router: router(state.clone()),
             port,
@@ -208,8 +280,8 @@ impl Application {
         self.port
     }
 
-    /// Serves, and refreshes the daily columns every interval, until `shutdown` completes;
-    /// then lets in-flight requests finish.
+    /// Serves, refreshes the daily columns every interval and listens for live changes,
+    /// until `shutdown` completes; then lets in-flight requests finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -218,10 +290,12 @@ impl Application {
             self.state.pool.clone(),
             self.state.refresh_interval,
         ));
+        let listener = tokio::spawn(listener::run(self.listen_url, self.state.hub.clone()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         refresher.abort();
+        listener.abort();
         served
     }
 }

@@ -47,6 +47,9 @@ struct DbArgs {
 struct ServeArgs {
     #[command(flatten)]
     db: DbArgs,
+    /// Where the listener connects for LISTEN/NOTIFY (default: the database URL).
+    #[arg(long, env = "COCKPIT_LISTEN_DATABASE_URL")]
+    listen_database_url: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "COCKPIT_BIND", default_value = DEFAULT_BIND)]
     bind: SocketAddr,
@@ -138,6 +141,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     )?;
     let config = Config {
         database_url: args.db.database_url,
+        listen_url: args.listen_database_url,
         bind: args.bind,
         jwt_secret,
         refresh_interval: Duration::from_secs(args.refresh_secs),

@@ -58,6 +58,8 @@ pub async fn products(pool: &Pool, org: &str) -> Result<Vec<(String, String)>, D
 pub struct CockpitData {
     /// The organization's local today.
     pub day: NaiveDate,
+    /// When the organization's next local day starts (the daily columns reset).
+    pub next_day_at: DateTime<Utc>,
     /// Last refresh of the daily columns.
     pub refreshed_at: DateTime<Utc>,
     /// Product name.
@@ -86,6 +88,7 @@ pub async fn cockpit(
     let refreshed_at: Option<DateTime<Utc>> = first.try_get("refreshed_at")?;
     let mut data = CockpitData {
         day: first.try_get("today")?,
+        next_day_at: first.try_get("next_day_at")?,
         refreshed_at: refreshed_at
             .ok_or_else(|| DbError::Unexpected("the daily columns were never refreshed".into()))?,
         product_name: first.try_get("product_name")?,
@@ -96,7 +99,7 @@ pub async fn cockpit(
             continue; // the product has no agent in scope
         }
         data.rows.push(AgentRow {
-            agent: agent_at(row, 3)?,
+            agent: agent_at(row, 4)?,
             avg_first_response_seconds: row.try_get("avg_first_response_seconds")?,
             avg_resolution_seconds: row.try_get("avg_resolution_seconds")?,
             active_conversations: row.try_get("active")?,

@@ -4,12 +4,12 @@
 -- $1 org_id text, $2 product_id text, $3 channel text (NULL: all channels),
 -- $4 search text (NULL: no filter; substring of the name, spec 3.4)
 -- Result: no row when the product is not the organization's; else one row per agent, or one
--- row with a NULL agent_id when none is in scope. Columns: today, refreshed_at,
--- product_name, agent_id, name, role, status, status_since, avg_first_response_seconds,
+-- row with a NULL agent_id when none is in scope. Columns: today, next_day_at (the
+-- instant the organization's next local day starts), refreshed_at, product_name, agent_id, name, role, status, status_since, avg_first_response_seconds,
 -- first_response_count, avg_resolution_seconds, resolution_count, active, resolved,
 -- reactivated, forwarded. Ordered by name in Turkish collation, then id.
 WITH org AS (
-    SELECT o.org_id, (now() AT TIME ZONE o.timezone)::date AS today
+    SELECT o.org_id, o.timezone, (now() AT TIME ZONE o.timezone)::date AS today
       FROM cockpit.organizations o
      WHERE o.org_id = $1
 ),
@@ -60,7 +60,8 @@ agent_rows AS (
      WHERE $4::text IS NULL
         OR strpos(cockpit.search_key(a.name), cockpit.search_key($4::text)) > 0
 )
-SELECT org.today, rs.refreshed_at, product.name AS product_name, r.*
+SELECT org.today, ((org.today + 1)::timestamp AT TIME ZONE org.timezone) AS next_day_at,
+       rs.refreshed_at, product.name AS product_name, r.*
   FROM org
  CROSS JOIN product
  CROSS JOIN cockpit.refresh_state rs

@@ -4,9 +4,12 @@
 pub mod errors;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use std::sync::Arc;
+
+use async_graphql::{Context, Schema};
 use deadpool_postgres::Pool;
 
 use crate::auth::{Claims, TokenRole};
@@ -15,27 +18,28 @@ use errors::GqlError;
 use types::Role;
 
 /// The schema served at `/graphql`.
-pub type CockpitSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type CockpitSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Deepest query accepted: the API's own queries are 4 deep, GraphiQL's introspection 13.
 pub const MAX_DEPTH: usize = 15;
 /// Largest query complexity accepted (a full cockpit query is about 60).
 pub const MAX_COMPLEXITY: usize = 500;
 
-/// Builds the schema; `pool` serves the resolvers.
-pub fn schema(pool: Option<Pool>) -> CockpitSchema {
-    let mut builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+/// Builds the schema; `pool` serves the resolvers, `hub` the subscriptions.
+pub fn schema(pool: Pool, hub: Arc<crate::live::hub::Hub>) -> CockpitSchema {
+    builder().data(pool).data(hub).finish()
+}
+
+fn builder(
+) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
-    if let Some(pool) = pool {
-        builder = builder.data(pool);
-    }
-    builder.finish()
+        .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The SDL of the schema, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    schema(None).sdl()
+    builder().finish().sdl()
 }
 
 /// Who is asking, as stored: the agent named by the token's `sub` in its `org`.

@@ -107,7 +107,7 @@ impl Role {
 }
 
 /// A conversation channel.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Channel {
     /// Web live chat.
     LiveChat,
@@ -218,4 +218,18 @@ pub struct StatusChange {
     pub changed_by: Agent,
     /// When.
     pub at: DateTime,
+}
+
+/// A change of a subscribed cockpit: applied in order, messages always end equal to a fresh
+/// `cockpit` query.
+#[derive(SimpleObject, Clone, Debug, PartialEq)]
+pub struct CockpitUpdate {
+    /// The organization's local day of the daily columns.
+    pub day: Date,
+    /// When the daily columns were last refreshed.
+    pub refreshed_at: DateTime,
+    /// Rows that changed (all rows in the first message); each row's status says its table.
+    pub rows: Vec<AgentRow>,
+    /// Agents that left the scope.
+    pub removed: Vec<async_graphql::ID>,
 }

@@ -10,6 +10,7 @@ mod cockpit;
 mod graphql;
 mod health;
 mod ingest;
+mod live;
 mod metrics;
 mod ordering;
 mod reactivation;

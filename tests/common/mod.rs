@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod proxy;
+pub mod ws;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,7 +73,8 @@ pub async fn connect(config: &tokio_postgres::Config) -> Client {
     client
 }
 
-fn url_of(config: &tokio_postgres::Config, dbname: &str) -> String {
+/// The URL of database `dbname` on the test server.
+pub fn url_of(config: &tokio_postgres::Config, dbname: &str) -> String {
     use tokio_postgres::config::Host;
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
@@ -240,8 +243,8 @@ impl Drop for TestDb {
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
-    /// The app's database (dropped last).
-    pub db: TestDb,
+    /// The app's database (dropped with its last app).
+    pub db: std::sync::Arc<TestDb>,
     /// HTTP client.
     pub http: reqwest::Client,
     keys: Keys,
@@ -250,8 +253,16 @@ pub struct TestApp {
 
 /// Starts the application on port 0 against a fresh database.
 pub async fn spawn_app() -> TestApp {
-    let db = TestDb::new().await;
+    let db = std::sync::Arc::new(TestDb::new().await);
+    spawn_app_on(db, None).await
+}
+
+/// Starts another instance of the application on `db` (several instances share one
+/// database), its listener connecting through `listen_url` when given. Returns once the
+/// instance is ready (migrated, refreshed, listener connected).
+pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>) -> TestApp {
     let config = Config {
+        listen_url,
         database_url: db.url.clone(),
         bind: "127.0.0.1:0".parse().expect("static address"),
         jwt_secret: JWT_SECRET.to_string(),
@@ -263,13 +274,15 @@ pub async fn spawn_app() -> TestApp {
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
-    TestApp {
+    let app = TestApp {
         address,
         db,
         http: reqwest::Client::new(),
         keys: Keys::new(JWT_SECRET),
         server,
-    }
+    };
+    app.wait_ready(true).await;
+    app
 }
 
 impl Drop for TestApp {
@@ -279,6 +292,32 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Waits (10 s at most) until `/readyz` says ready (`true`) or not ready (`false`).
+    pub async fn wait_ready(&self, ready: bool) {
+        let wanted = if ready { 200 } else { 503 };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = self.get("/readyz").await;
+            if status == wanted {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz stayed {status} ({body}), expected {wanted}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The port the app serves on.
+    pub fn port(&self) -> u16 {
+        self.address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
     /// A token signed with the app's secret, valid for an hour.
     pub fn token(&self, org: &str, sub: &str, role: TokenRole) -> String {
         self.keys.issue(org, sub, role, Duration::from_secs(3600))

@@ -1,0 +1,248 @@
+//! The broadcast hub of one instance: notifications from the listener come in; cockpit
+//! groups (one per distinct subscription scope) re-read their cockpit when concerned and
+//! publish the newest snapshot; each subscription diffs against what its client has.
+//!
+//! A group publishes through a `watch` channel, which keeps only the newest snapshot: a
+//! slow client never blocks others and never builds a backlog, it simply gets the
+//! difference to the newest state when it is ready.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::Pool;
+use tokio::sync::{broadcast, watch};
+
+use crate::graphql::errors::GqlError;
+use crate::graphql::types::{AgentRow, Channel};
+use crate::store;
+
+/// Capacity of the notification fan-out; a group that falls further behind re-reads.
+const EVENT_CAPACITY: usize = 4096;
+/// Wait before a group retries a failed read.
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What the listener tells the groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubEvent {
+    /// Something live changed in an organization (and product, when known).
+    Changed {
+        /// Organization id.
+        org: Arc<str>,
+        /// Product id, when the change concerns one product only.
+        product: Option<Arc<str>>,
+    },
+    /// The daily columns were refreshed.
+    Refreshed,
+    /// The listener (re)connected: notifications may have been lost; everyone re-reads and
+    /// every client gets a full snapshot.
+    Resync,
+}
+
+/// The scope of a subscription: what its cockpit query reads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Scope {
+    /// Organization id.
+    pub org: String,
+    /// Product id.
+    pub product: String,
+    /// Channel, or all.
+    pub channel: Option<Channel>,
+    /// Name search, or none.
+    pub search: Option<String>,
+}
+
+impl Scope {
+    fn concerned_by(&self, event: &HubEvent) -> bool {
+        match event {
+            HubEvent::Changed { org, product } => {
+                **org == *self.org && product.as_deref().is_none_or(|p| p == self.product)
+            }
+            HubEvent::Refreshed | HubEvent::Resync => true,
+        }
+    }
+}
+
+/// A cockpit as last read for a scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The organization's local day.
+    pub day: NaiveDate,
+    /// When the next local day starts.
+    pub next_day_at: DateTime<Utc>,
+    /// Last refresh of the daily columns.
+    pub refreshed_at: DateTime<Utc>,
+    /// Rows in Turkish name order.
+    pub rows: Vec<AgentRow>,
+    /// Listener connection epoch the snapshot was read in; a new epoch means "send all".
+    pub epoch: u64,
+}
+
+type Publisher = Arc<watch::Sender<Arc<Snapshot>>>;
+
+/// The hub of one service instance.
+pub struct Hub {
+    pool: Pool,
+    events: broadcast::Sender<HubEvent>,
+    groups: Mutex<HashMap<Scope, Publisher>>,
+    epoch: AtomicU64,
+    listener_connected: AtomicBool,
+}
+
+impl Hub {
+    /// A hub reading cockpits from `pool`.
+    pub fn new(pool: Pool) -> Arc<Hub> {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Arc::new(Hub {
+            pool,
+            events,
+            groups: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+            listener_connected: AtomicBool::new(false),
+        })
+    }
+
+    /// Passes an event to the groups concerned.
+    pub fn publish(&self, event: HubEvent) {
+        if event == HubEvent::Resync {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        // No group listening is fine: nobody subscribes.
+        let _ = self.events.send(event);
+    }
+
+    /// Records whether the listener is connected (readiness).
+    pub fn set_listener_connected(&self, connected: bool) {
+        self.listener_connected.store(connected, Ordering::SeqCst);
+    }
+
+    /// Whether the listener is connected.
+    pub fn listener_connected(&self) -> bool {
+        self.listener_connected.load(Ordering::SeqCst)
+    }
+
+    /// Number of live cockpit groups (distinct scopes subscribed to).
+    pub fn groups(&self) -> usize {
+        self.groups.lock().map(|g| g.len()).unwrap_or(0)
+    }
+
+    /// Subscribes to a scope: a receiver of its newest snapshot (already holding one).
+    /// `NOT_FOUND` when the product is not the organization's.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        scope: Scope,
+    ) -> Result<watch::Receiver<Arc<Snapshot>>, GqlError> {
+        if let Some(publisher) = self.lock_groups().get(&scope) {
+            return Ok(publisher.subscribe());
+        }
+        // Listen before reading, so that no change between the read and the group's start
+        // is missed.
+        let events = self.events.subscribe();
+        let snapshot = self
+            .read(&scope)
+            .await?
+            .ok_or_else(|| GqlError::NotFound(format!("product {} not found", scope.product)))?;
+        let mut groups = self.lock_groups();
+        if let Some(publisher) = groups.get(&scope) {
+            return Ok(publisher.subscribe());
+        }
+        let (sender, receiver) = watch::channel(Arc::new(snapshot));
+        let publisher = Arc::new(sender);
+        groups.insert(scope.clone(), publisher.clone());
+        drop(groups);
+        tokio::spawn(run_group(self.clone(), scope, publisher, events));
+        Ok(receiver)
+    }
+
+    fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Publisher>> {
+        // A panic while holding this lock leaves a consistent map: keep going.
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn read(&self, scope: &Scope) -> Result<Option<Snapshot>, GqlError> {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let data = store::cockpit(
+            &self.pool,
+            &scope.org,
+            &scope.product,
+            scope.channel,
+            scope.search.as_deref(),
+        )
+        .await?;
+        Ok(data.map(|d| Snapshot {
+            day: d.day,
+            next_day_at: d.next_day_at,
+            refreshed_at: d.refreshed_at,
+            rows: d.rows,
+            epoch,
+        }))
+    }
+}
+
+/// Keeps one scope's snapshot fresh until its last subscriber leaves.
+async fn run_group(
+    hub: Arc<Hub>,
+    scope: Scope,
+    publisher: Publisher,
+    mut events: broadcast::Receiver<HubEvent>,
+) {
+    // A failed read is retried even when no new event comes.
+    let mut retry = false;
+    loop {
+        let next_day_at = publisher.borrow().next_day_at;
+        let until_midnight = (next_day_at - Utc::now()).to_std().unwrap_or_default();
+        let mut dirty = retry
+            || tokio::select! {
+                _ = publisher.closed() => {
+                    let mut groups = hub.lock_groups();
+                    if publisher.receiver_count() == 0 {
+                        groups.remove(&scope);
+                        return;
+                    }
+                    false
+                }
+                event = events.recv() => match event {
+                    Ok(event) => scope.concerned_by(&event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                // Day rollover: the daily columns restart at the organization's midnight.
+                _ = tokio::time::sleep(until_midnight) => true,
+            };
+        retry = false;
+        // Everything already queued is answered by the same read.
+        loop {
+            match events.try_recv() {
+                Ok(event) => dirty |= scope.concerned_by(&event),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
+                Err(_) => break,
+            }
+        }
+        if !dirty {
+            continue;
+        }
+        match hub.read(&scope).await {
+            Ok(Some(snapshot)) => {
+                publisher.send_if_modified(|current| {
+                    if **current == snapshot {
+                        false
+                    } else {
+                        *current = Arc::new(snapshot);
+                        true
+                    }
+                });
+            }
+            Ok(None) => {
+                tracing::info!(org = %scope.org, product = %scope.product, "product gone; closing its subscriptions");
+                hub.lock_groups().remove(&scope);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(org = %scope.org, product = %scope.product, error = %e, "cockpit read failed; retrying");
+                tokio::time::sleep(RETRY_DELAY).await;
+                retry = true;
+            }
+        }
+    }
+}

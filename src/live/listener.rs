@@ -1,0 +1,150 @@
+//! The listener: one dedicated PostgreSQL connection per instance (outside the pool) that
+//! LISTENs for `cockpit_live` and `cockpit_refresh` and feeds the hub. When the connection
+//! drops it reconnects with capped exponential backoff, and after every (re)connection the
+//! hub resyncs everyone: notifications sent while disconnected are lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::hub::{Hub, HubEvent};
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// A connection that does not answer a ping this often is considered dead (a cut network
+/// does not always close the socket).
+const PING_EVERY: Duration = Duration::from_secs(2);
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Deserialize)]
+struct LivePayload {
+    org: String,
+    product: Option<String>,
+}
+
+/// Turns a notification into a hub event; `None` for what this version does not know.
+pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
+    match channel {
+        "cockpit_refresh" => Some(HubEvent::Refreshed),
+        "cockpit_live" => {
+            let p: LivePayload = serde_json::from_str(payload).ok()?;
+            Some(HubEvent::Changed {
+                org: p.org.into(),
+                product: p.product.map(Into::into),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Listens until the task is dropped, reconnecting as needed.
+pub async fn run(url: String, hub: Arc<Hub>) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        match listen(&url, &hub).await {
+            Ok(()) => backoff = BACKOFF_START,
+            Err(e) => tracing::warn!(error = %e, "listener connection failed"),
+        }
+        hub.set_listener_connected(false);
+        metrics::counter!("cockpit_listener_reconnects_total").increment(1);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_CAP);
+    }
+}
+
+/// One connection's life: connect, LISTEN, resync, forward notifications until it ends.
+/// `Ok` when it was up and then dropped (backoff restarts), `Err` when it never came up.
+async fn listen(url: &str, hub: &Arc<Hub>) -> Result<(), tokio_postgres::Error> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx
+                        .send((n.channel().to_string(), n.payload().to_string()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "listener connection lost");
+                    break;
+                }
+            }
+        }
+    });
+    let outcome = async {
+        client
+            .batch_execute("LISTEN cockpit_live; LISTEN cockpit_refresh")
+            .await?;
+        hub.set_listener_connected(true);
+        hub.publish(HubEvent::Resync);
+        tracing::info!("listener connected");
+        let mut ping = tokio::time::interval(PING_EVERY);
+        loop {
+            tokio::select! {
+                received = notifications.recv() => match received {
+                    Some((channel, payload)) => {
+                        if let Some(event) = event_of(&channel, &payload) {
+                            hub.publish(event);
+                        }
+                    }
+                    None => return Ok(()),
+                },
+                _ = ping.tick() => {
+                    match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => {
+                            tracing::warn!("listener connection does not answer");
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    driver.abort();
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_become_hub_events() {
+        assert_eq!(
+            event_of(
+                "cockpit_live",
+                r#"{"org":"acme","product":"p1","kind":"active"}"#
+            ),
+            Some(HubEvent::Changed {
+                org: "acme".into(),
+                product: Some("p1".into())
+            })
+        );
+        assert_eq!(
+            event_of(
+                "cockpit_live",
+                r#"{"org":"acme","product":null,"kind":"status"}"#
+            ),
+            Some(HubEvent::Changed {
+                org: "acme".into(),
+                product: None
+            })
+        );
+        assert_eq!(event_of("cockpit_refresh", "{}"), Some(HubEvent::Refreshed));
+        assert_eq!(event_of("cockpit_live", "garbage"), None);
+        assert_eq!(event_of("elsewhere", "{}"), None);
+    }
+}

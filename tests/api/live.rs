@@ -1,0 +1,294 @@
+//! Live cockpits over a real WebSocket: snapshot then deltas, filters, several instances,
+//! a cut listener connection, authentication, coalescing.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::common::proxy::Proxy;
+use crate::common::ws::{ClientCockpit, WsClient};
+use crate::common::{
+    error_codes, minutes_ago, plus_minutes, server, spawn_app, spawn_app_on, team, url_of, TestApp,
+    COCKPIT_QUERY,
+};
+
+async fn app_with_team() -> TestApp {
+    let app = spawn_app().await;
+    app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    app
+}
+
+async fn fresh(app: &TestApp, variables: &Value) -> ClientCockpit {
+    let answer = app
+        .graphql(
+            Some(&app.agent_token("acme", "sup")),
+            COCKPIT_QUERY,
+            variables.clone(),
+        )
+        .await;
+    assert_eq!(error_codes(&answer), Vec::<String>::new(), "{answer}");
+    ClientCockpit::from_query(&answer["data"]["cockpit"])
+}
+
+/// A supervisor's subscription, past its first message (the full snapshot).
+async fn subscribed(app: &TestApp, variables: Value) -> (WsClient, ClientCockpit) {
+    let mut ws = WsClient::connect(app, false).await;
+    ws.init(Some(&app.agent_token("acme", "sup")))
+        .await
+        .expect("ack");
+    ws.subscribe("1", variables.clone()).await;
+    let first = ws.next_update().await.expect("snapshot");
+    let mut state = ClientCockpit::default();
+    state.apply(&first);
+    assert_eq!(first["removed"], json!([]));
+    (ws, state)
+}
+
+/// Applies messages until the client equals a fresh query; how many it took.
+async fn converge(
+    ws: &mut WsClient,
+    state: &mut ClientCockpit,
+    app: &TestApp,
+    variables: &Value,
+) -> usize {
+    let mut messages = 0;
+    loop {
+        if *state == fresh(app, variables).await {
+            return messages;
+        }
+        let update = ws.next_update().await.expect("update");
+        state.apply(&update);
+        messages += 1;
+    }
+}
+
+async fn set_status(app: &TestApp, actor: &str, agent: &str, status: &str) {
+    let answer = app
+        .graphql(
+            Some(&app.agent_token("acme", actor)),
+            "mutation($a: ID!, $s: AgentStatus!) { setAgentStatus(agentId: $a, status: $s) { id } }",
+            json!({"a": agent, "s": status}),
+        )
+        .await;
+    assert_eq!(error_codes(&answer), Vec::<String>::new(), "{answer}");
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_the_snapshot_then_deltas_and_ends_equal_to_a_fresh_query() {
+    let app = app_with_team().await;
+    let vars = json!({"p": "p1"});
+    let (mut ws, mut state) = subscribed(&app, vars.clone()).await;
+    assert_eq!(
+        state,
+        fresh(&app, &vars).await,
+        "the first message is the full snapshot"
+    );
+    assert_eq!(state.rows.len(), 3);
+
+    set_status(&app, "okan", "okan", "ONLINE").await;
+    assert!(converge(&mut ws, &mut state, &app, &vars).await >= 1);
+    assert_eq!(state.rows["okan"]["agent"]["status"], "ONLINE");
+
+    let t0 = minutes_ago(10);
+    app.ingest_ok("acme", &json!([
+        {"id": "o", "type": "conversation_opened", "at": t0, "conversation": "c", "product": "p1", "channel": "LIVE_CHAT"},
+        {"id": "a", "type": "assigned", "at": t0, "conversation": "c", "agent": "okan"},
+        {"id": "r", "type": "agent_message", "at": plus_minutes(&t0, 2), "conversation": "c", "agent": "okan"}
+    ]))
+    .await;
+    assert!(converge(&mut ws, &mut state, &app, &vars).await >= 1);
+    assert_eq!(state.rows["okan"]["activeConversations"], 1);
+
+    app.ingest_ok("acme", &json!([{"id": "s", "type": "resolved", "at": plus_minutes(&t0, 3), "conversation": "c", "agent": "okan"}])).await;
+    assert!(converge(&mut ws, &mut state, &app, &vars).await >= 1);
+    assert_eq!(
+        state.rows["okan"]["activeConversations"], 0,
+        "active drops at once"
+    );
+
+    app.db.refresh().await;
+    converge(&mut ws, &mut state, &app, &vars).await;
+    assert_eq!(
+        state.rows["okan"]["resolvedConversations"], 1,
+        "resolved follows the refresh"
+    );
+    assert_eq!(state.rows["okan"]["avgFirstResponseSeconds"], json!(120.0));
+}
+
+#[tokio::test]
+async fn subscribers_of_another_product_channel_or_search_receive_nothing_of_the_change() {
+    let app = app_with_team().await;
+    let (mut all, mut all_state) = subscribed(&app, json!({"p": "p1"})).await;
+    let mut others = Vec::new();
+    for vars in [
+        json!({"p": "p1", "c": "WHATSAPP"}),
+        json!({"p": "p2"}),
+        json!({"p": "p1", "s": "ipek"}),
+    ] {
+        others.push(subscribed(&app, vars).await.0);
+    }
+    let t0 = minutes_ago(10);
+    app.ingest_ok("acme", &json!([
+        {"id": "o", "type": "conversation_opened", "at": t0, "conversation": "c", "product": "p1", "channel": "LIVE_CHAT"},
+        {"id": "a", "type": "assigned", "at": t0, "conversation": "c", "agent": "okan"}
+    ]))
+    .await;
+    assert!(converge(&mut all, &mut all_state, &app, &json!({"p": "p1"})).await >= 1);
+    assert_eq!(all_state.rows["okan"]["activeConversations"], 1);
+
+    // A refresh reaches everyone: until its message, nobody else may have received a row.
+    let report = app.db.refresh().await;
+    let barrier =
+        chrono::DateTime::parse_from_rfc3339(report["refreshed_at"].as_str().unwrap()).unwrap();
+    for ws in &mut others {
+        loop {
+            let update = ws.next_update().await.expect("update");
+            assert_eq!(
+                (update["rows"].clone(), update["removed"].clone()),
+                (json!([]), json!([])),
+                "{update}"
+            );
+            let at = chrono::DateTime::parse_from_rfc3339(update["refreshedAt"].as_str().unwrap())
+                .unwrap();
+            if at >= barrier {
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_through_one_instance_reaches_subscribers_of_another() {
+    let a = app_with_team().await;
+    let b = spawn_app_on(a.db.clone(), None).await;
+    let vars = json!({"p": "p1"});
+    let (mut ws, mut state) = subscribed(&b, vars.clone()).await;
+    set_status(&a, "sup", "sup", "BREAK").await;
+    assert!(converge(&mut ws, &mut state, &b, &vars).await >= 1);
+    assert_eq!(state.rows["sup"]["agent"]["status"], "BREAK");
+
+    let t0 = minutes_ago(5);
+    a.ingest_ok("acme", &json!([
+        {"id": "o", "type": "conversation_opened", "at": t0, "conversation": "c", "product": "p1", "channel": "WHATSAPP"},
+        {"id": "a", "type": "assigned", "at": t0, "conversation": "c", "agent": "ipek"}
+    ]))
+    .await;
+    assert!(converge(&mut ws, &mut state, &b, &vars).await >= 1);
+    assert_eq!(state.rows["ipek"]["activeConversations"], 1);
+}
+
+#[tokio::test]
+async fn after_the_listener_connection_is_cut_and_restored_subscribers_get_a_full_snapshot() {
+    let db = Arc::new(crate::common::TestDb::new().await);
+    let config = server();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    let mut through = tokio_postgres::Config::new();
+    through
+        .host("127.0.0.1")
+        .port(proxy.port)
+        .user(config.get_user().unwrap_or("postgres"));
+    if let Some(password) = config.get_password() {
+        through.password(password);
+    }
+    let app = spawn_app_on(db.clone(), Some(url_of(&through, &db.name))).await;
+    app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    let vars = json!({"p": "p1"});
+    let (mut ws, mut state) = subscribed(&app, vars.clone()).await;
+
+    proxy.cut();
+    app.wait_ready(false).await;
+    // Changed while the listener is away: its notification is lost for this instance.
+    set_status(&app, "ipek", "ipek", "INVISIBLE").await;
+    proxy.restore();
+    app.wait_ready(true).await;
+
+    let update = ws.next_update().await.expect("snapshot after reconnect");
+    assert_eq!(
+        update["rows"].as_array().unwrap().len(),
+        3,
+        "a full snapshot: {update}"
+    );
+    state.apply(&update);
+    converge(&mut ws, &mut state, &app, &vars).await;
+    assert_eq!(state.rows["ipek"]["agent"]["status"], "INVISIBLE");
+}
+
+#[tokio::test]
+async fn an_unauthenticated_connection_init_is_refused_with_4403() {
+    let app = app_with_team().await;
+    for token in [
+        None,
+        Some("not-a-token".to_string()),
+        Some(app.agent_token("acme", "nobody")),
+    ] {
+        let mut ws = WsClient::connect(&app, false).await;
+        assert_eq!(ws.init(token.as_deref()).await, Err(4403), "{token:?}");
+    }
+    let mut legacy = WsClient::connect(&app, true).await;
+    assert!(legacy.init(None).await.is_err());
+}
+
+#[tokio::test]
+async fn an_agent_cannot_subscribe_to_the_cockpit() {
+    let app = app_with_team().await;
+    let mut ws = WsClient::connect(&app, false).await;
+    ws.init(Some(&app.agent_token("acme", "okan")))
+        .await
+        .expect("agents may connect");
+    ws.subscribe("1", json!({"p": "p1"})).await;
+    let errors = ws.next_update().await.expect_err("refused");
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{errors}");
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_serves_the_snapshot_too() {
+    let app = app_with_team().await;
+    let mut ws = WsClient::connect(&app, true).await;
+    ws.init(Some(&app.agent_token("acme", "sup")))
+        .await
+        .expect("ack");
+    ws.subscribe("1", json!({"p": "p1"})).await;
+    let first = ws.next_update().await.expect("snapshot");
+    assert_eq!(first["rows"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_burst_of_1000_changes_arrives_as_a_few_coalesced_messages() {
+    let app = app_with_team().await;
+    let vars = json!({"p": "p1"});
+    let (mut ws, mut state) = subscribed(&app, vars.clone()).await;
+    let client = app.db.client().await;
+    let started = tokio::time::Instant::now();
+    for i in 0..1000 {
+        let (agent, status) = (
+            ["okan", "ipek", "sup"][i % 3],
+            ["ONLINE", "BREAK", "INVISIBLE"][(i / 3) % 3],
+        );
+        client
+            .query_one(
+                "SELECT outcome FROM cockpit.set_agent_status('acme', $1, $1, $2)",
+                &[&agent, &status],
+            )
+            .await
+            .unwrap();
+    }
+    let messages = converge(&mut ws, &mut state, &app, &vars).await;
+    let elapsed_ms = started.elapsed().as_millis() as usize;
+    assert!(messages >= 1);
+    // At most one message per 100 ms (plus the one going out at once after a quiet spell).
+    assert!(
+        messages <= elapsed_ms / 100 + 2,
+        "{messages} messages in {elapsed_ms} ms"
+    );
+    assert!(messages < 1000 / 5, "{messages} messages for 1000 changes");
+}
