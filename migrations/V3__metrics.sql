@@ -282,7 +282,8 @@ BEGIN
     UPDATE cockpit.refresh_state
        SET refreshed_at = v_at, duration_ms = v_ms, conversations = cardinality(v_convs);
     PERFORM pg_notify('cockpit_refresh', json_build_object(
-        'at', v_at, 'conversations', cardinality(v_convs), 'groups', v_groups)::text);
+        'at', v_at, 'conversations', cardinality(v_convs), 'groups', v_groups,
+        'sent', extract(epoch FROM v_at))::text);
     RETURN jsonb_build_object('refreshed_at', v_at, 'duration_ms', v_ms,
                               'conversations', cardinality(v_convs), 'groups', v_groups);
 END

@@ -1,6 +1,7 @@
 -- Live: NOTIFY on channel `cockpit_live` when what the cockpit shows live changes, so that
 -- every service instance re-reads only the cockpits concerned. Payloads stay small (ids,
--- never rows): {"org": …, "product": … or null, "kind": "status" | "active" | "members"}.
+-- never rows): {"org": …, "product": … or null, "kind": "status" | "active" | "members",
+-- "sent": epoch seconds of the change (for the notify-lag metric)}.
 -- The refresh of the daily columns notifies `cockpit_refresh` itself (V3).
 --
 -- All triggers are statement-level with transition tables: they fire once per statement,
@@ -10,7 +11,8 @@ CREATE FUNCTION cockpit.notify_live(p_org text, p_product text, p_kind text) RET
 LANGUAGE sql
 AS $$
     SELECT pg_notify('cockpit_live',
-                     json_build_object('org', p_org, 'product', p_product, 'kind', p_kind)::text)
+                     json_build_object('org', p_org, 'product', p_product, 'kind', p_kind,
+                                       'sent', extract(epoch FROM clock_timestamp()))::text)
 $$;
 
 -- Active counts: a conversation's state or assignee changed (assignment, forward,

@@ -32,6 +32,7 @@ use crate::graphql::{self, Auth, CockpitSchema};
 use crate::ingest::{self, IngestReport};
 use crate::live::hub::Hub;
 use crate::live::{listener, refresher};
+use crate::telemetry;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -46,6 +47,10 @@ pub struct AppState {
     pub schema: CockpitSchema,
     /// Fan-out of live changes to subscriptions.
     pub hub: Arc<Hub>,
+    /// Turns true when the service starts shutting down: WebSockets say goodbye.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Held by every open WebSocket; shutdown waits until all are dropped.
+    pub open_sockets: tokio::sync::mpsc::Sender<()>,
 }
 
 /// The service's routes.
@@ -57,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(axum::middleware::from_fn(telemetry::time_requests))
         .layer(TraceLayer::new_for_http())
         // A request that cannot finish in this time is stuck (a 10 MiB batch takes seconds).
         .layer(TimeoutLayer::with_status_code(
@@ -98,6 +105,7 @@ async fn ingest_events(
     let batch = ingest::read_body(&body, ndjson)?;
     let events = batch.len();
     let report = ingest::store(&state.pool, &claims.org, batch).await?;
+    ingest::count(&report);
     tracing::info!(
         org = %claims.org,
         sender = %claims.sub,
@@ -128,6 +136,10 @@ async fn graphql_request(
 
 /// Close code of graphql-transport-ws for a refused `connection_init`.
 const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code for "the server is going away" (RFC 6455).
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// Longest wait for WebSockets to close at shutdown.
+const SOCKETS_DRAIN: Duration = Duration::from_secs(5);
 /// Marks our refusal among the protocol errors async-graphql closes with 1002.
 const REFUSAL_PREFIX: &str = "connection refused: ";
 
@@ -139,21 +151,44 @@ async fn graphql_ws(
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
+            let _open = state.open_sockets.clone();
             let (sink, stream) = socket.split();
-            // A refused connection_init closes with 4403 (graphql-transport-ws), not 1002.
-            let sink = sink.with(|message: Message| async move {
-                Ok::<_, axum::Error>(match message {
-                    Message::Close(Some(frame))
-                        if frame.code == 1002 && frame.reason.starts_with(REFUSAL_PREFIX) =>
-                    {
-                        Message::Close(Some(CloseFrame {
-                            code: CLOSE_FORBIDDEN,
-                            reason: "Forbidden".into(),
-                        }))
-                    }
-                    other => other,
-                })
+            let stopping = state.shutdown.clone();
+            // async-graphql closes with 1002 on a refused connection_init and on unreadable
+            // input: a refusal becomes 4403 (graphql-transport-ws), a shutdown 1001.
+            let sink = sink.with(move |message: Message| {
+                let stopping = *stopping.borrow();
+                async move {
+                    Ok::<_, axum::Error>(match message {
+                        Message::Close(Some(frame)) if frame.code == 1002 => {
+                            if frame.reason.starts_with(REFUSAL_PREFIX) {
+                                Message::Close(Some(CloseFrame {
+                                    code: CLOSE_FORBIDDEN,
+                                    reason: "Forbidden".into(),
+                                }))
+                            } else if stopping {
+                                Message::Close(Some(CloseFrame {
+                                    code: CLOSE_GOING_AWAY,
+                                    reason: "server shutting down".into(),
+                                }))
+                            } else {
+                                Message::Close(Some(frame))
+                            }
+                        }
+                        other => other,
+                    })
+                }
             });
+            // At shutdown the client's input ends with a line the protocol cannot read,
+            // which makes async-graphql close the connection (as 1001, see above).
+            let mut shutdown = state.shutdown.clone();
+            let stream = stream
+                .take_until(async move {
+                    let _ = shutdown.wait_for(|stopping| *stopping).await;
+                })
+                .chain(futures_util::stream::once(async {
+                    Ok(Message::Text("shutdown".into()))
+                }));
             let pool = state.pool.clone();
             let keys = state.keys.clone();
             GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
@@ -187,6 +222,19 @@ async fn graphiql() -> Html<String> {
             .endpoint("/graphql")
             .subscription_endpoint("/graphql/ws")
             .finish(),
+    )
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    let handle = telemetry::prometheus();
+    match refresher::refresh_age(&state.pool).await {
+        Ok(Some(age)) => metrics::gauge!("cockpit_refresh_age_seconds").set(age),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "reading the refresh age for /metrics"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
     )
 }
 
@@ -226,6 +274,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// A built service: database migrated, socket bound, ready to serve.
 pub struct Application {
     listen_url: String,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    sockets_closed: tokio::sync::mpsc::Receiver<()>,
     listener: TcpListener,
     router: Router,
     port: u16,
@@ -247,6 +297,7 @@ impl Application {
     /// Prepares the database (creates it if missing, migrates), refreshes the daily columns
     /// once (so `refreshedAt` is always a real refresh) and binds the socket.
     pub async fn build(config: &Config) -> Result<Self, StartError> {
+        telemetry::prometheus();
         db::ensure_database(&config.database_url).await?;
         let pool = db::pool(&config.database_url, config.pool_size)?;
         db::migrate(&pool).await?;
@@ -254,7 +305,11 @@ impl Application {
             tracing::info!("another instance is refreshing the daily columns");
         }
         let hub = Hub::new(pool.clone());
+        let (shutdown, stopping) = tokio::sync::watch::channel(false);
+        let (open_sockets, sockets_closed) = tokio::sync::mpsc::channel(1);
         let state = AppState {
+            shutdown: stopping,
+            open_sockets,
             pool: pool.clone(),
             keys: Arc::new(Keys::new(&config.jwt_secret)),
             refresh_interval: config.refresh_interval,
@@ -264,6 +319,8 @@ impl Application {
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
         Ok(Application {
+            shutdown,
+            sockets_closed,
             listen_url: config
                 .listen_url
                 .clone()
@@ -291,9 +348,18 @@ impl Application {
             self.state.refresh_interval,
         ));
         let listener = tokio::spawn(listener::run(self.listen_url, self.state.hub.clone()));
+        let stopping = self.shutdown;
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stopping.send(true);
+            })
             .await;
+        // In-flight requests are done (accepted events committed); WebSockets, which the
+        // server no longer tracks once upgraded, close with 1001: wait for them, bounded.
+        drop(self.state);
+        let mut sockets_closed = self.sockets_closed;
+        let _ = tokio::time::timeout(SOCKETS_DRAIN, sockets_closed.recv()).await;
         refresher.abort();
         listener.abort();
         served

@@ -226,6 +226,18 @@ pub async fn store(pool: &Pool, org: &str, batch: Batch) -> Result<IngestReport,
     Ok(report)
 }
 
+/// Counts a batch's events in `cockpit_ingest_events_total`.
+pub fn count(report: &IngestReport) {
+    metrics::counter!("cockpit_ingest_events_total", "result" => "accepted")
+        .increment(report.accepted);
+    metrics::counter!("cockpit_ingest_events_total", "result" => "duplicate")
+        .increment(report.duplicates);
+    for rejection in &report.rejected {
+        metrics::counter!("cockpit_ingest_events_total", "result" => "rejected", "code" => rejection.code.clone())
+            .increment(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

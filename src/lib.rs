@@ -12,3 +12,4 @@ pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod store;
+pub mod telemetry;

@@ -16,6 +16,7 @@ use super::query::normalized_search;
 use super::types::{AgentRow, Channel, CockpitUpdate, Date, DateTime};
 use super::viewer;
 use crate::live::hub::{Hub, Scope, Snapshot};
+use crate::telemetry::SubscriberGuard;
 
 /// Smallest gap between two messages of one subscription.
 pub const MIN_GAP: Duration = Duration::from_millis(100);
@@ -61,6 +62,7 @@ async fn subscribe(
 }
 
 struct Subscriber {
+    _counted: SubscriberGuard,
     receiver: watch::Receiver<Arc<Snapshot>>,
     /// What the client has.
     last: Option<Arc<Snapshot>>,
@@ -70,6 +72,7 @@ struct Subscriber {
 /// The messages of one subscription.
 fn updates(receiver: watch::Receiver<Arc<Snapshot>>) -> impl Stream<Item = CockpitUpdate> {
     let subscriber = Subscriber {
+        _counted: SubscriberGuard::new(),
         receiver,
         last: None,
         last_sent: None,

@@ -25,6 +25,23 @@ struct LivePayload {
     product: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct Sent {
+    sent: Option<f64>,
+}
+
+/// Records how long ago the notified change happened (clocks of one machine or close).
+fn record_lag(payload: &str) {
+    let Ok(Sent { sent: Some(sent) }) = serde_json::from_str::<Sent>(payload) else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(sent);
+    metrics::histogram!("cockpit_notify_lag_seconds").record((now - sent).max(0.0));
+}
+
 /// Turns a notification into a hub event; `None` for what this version does not know.
 pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
     match channel {
@@ -42,6 +59,8 @@ pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
 
 /// Listens until the task is dropped, reconnecting as needed.
 pub async fn run(url: String, hub: Arc<Hub>) {
+    // The series exists from the start, at 0.
+    metrics::counter!("cockpit_listener_reconnects_total").increment(0);
     let mut backoff = BACKOFF_START;
     loop {
         match listen(&url, &hub).await {
@@ -95,6 +114,7 @@ async fn listen(url: &str, hub: &Arc<Hub>) -> Result<(), tokio_postgres::Error> 
                     Some((channel, payload)) => {
                         if let Some(event) = event_of(&channel, &payload) {
                             hub.publish(event);
+                            record_lag(&payload);
                         }
                     }
                     None => return Ok(()),

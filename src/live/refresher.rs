@@ -26,10 +26,15 @@ pub struct RefreshReport {
 
 /// Runs one refresh. `None` when another session is refreshing right now.
 pub async fn refresh_once(pool: &Pool) -> Result<Option<RefreshReport>, DbError> {
+    let started = std::time::Instant::now();
     let client = pool.get().await?;
     let statement = client.prepare_cached(REFRESH_SQL).await?;
     let row = client.query_one(&statement, &[]).await?;
     let answer: Option<serde_json::Value> = row.get(0);
+    if answer.is_some() {
+        metrics::histogram!("cockpit_refresh_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+    }
     answer
         .map(|value| {
             serde_json::from_value(value)
@@ -55,12 +60,14 @@ pub async fn run(pool: Pool, interval: Duration) {
     loop {
         ticker.tick().await;
         match refresh_once(&pool).await {
-            Ok(Some(report)) => tracing::debug!(
-                conversations = report.conversations,
-                groups = report.groups,
-                duration_ms = report.duration_ms,
-                "refreshed daily columns"
-            ),
+            Ok(Some(report)) => {
+                tracing::debug!(
+                    conversations = report.conversations,
+                    groups = report.groups,
+                    duration_ms = report.duration_ms,
+                    "refreshed daily columns"
+                )
+            }
             Ok(None) => tracing::debug!("another instance is refreshing; skipped"),
             Err(e) => tracing::warn!(error = %e, "refresh of the daily columns failed"),
         }

@@ -30,3 +30,51 @@ async fn readyz_turns_red_when_the_schema_history_is_behind() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("migrations"), "{body}");
 }
+
+#[tokio::test]
+async fn metrics_exposes_the_series_of_the_spec() {
+    let app = spawn_app().await;
+    let at = crate::common::minutes_ago(5);
+    app.ingest_ok("acme", &serde_json::json!(crate::common::team(&at)))
+        .await;
+    let (_, answer) = app
+        .post_events(
+            &app.service_token("acme"),
+            &serde_json::json!([{"id": "x", "type": "nope", "at": at}]),
+        )
+        .await;
+    assert_eq!(answer["rejected"][0]["code"], "INVALID");
+    let mut ws = crate::common::ws::WsClient::connect(&app, false).await;
+    ws.init(Some(&app.agent_token("acme", "sup")))
+        .await
+        .expect("ack");
+    ws.subscribe("1", serde_json::json!({"p": "p1"})).await;
+    ws.next_update().await.expect("snapshot");
+    // A status change goes through NOTIFY: the lag is recorded once it is fanned out.
+    let answer = app
+        .graphql(
+            Some(&app.agent_token("acme", "sup")),
+            "mutation { setAgentStatus(agentId: \"sup\", status: ONLINE) { id } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(crate::common::error_codes(&answer), Vec::<String>::new());
+    ws.next_update().await.expect("the change");
+
+    let (status, text) = app.get("/metrics").await;
+    assert_eq!(status, 200);
+    for series in [
+        "cockpit_refresh_duration_seconds_bucket",
+        "cockpit_refresh_age_seconds",
+        "cockpit_notify_lag_seconds_bucket",
+        "cockpit_subscribers",
+        "cockpit_ingest_events_total{result=\"accepted\"}",
+        "cockpit_ingest_events_total{result=\"rejected\",code=\"INVALID\"}",
+        "cockpit_http_request_duration_seconds_bucket{route=\"/v1/events\"",
+    ] {
+        assert!(
+            text.contains(series),
+            "{series} missing from /metrics:\n{text}"
+        );
+    }
+}

@@ -292,3 +292,36 @@ async fn a_burst_of_1000_changes_arrives_as_a_few_coalesced_messages() {
     );
     assert!(messages < 1000 / 5, "{messages} messages for 1000 changes");
 }
+
+#[tokio::test]
+async fn on_shutdown_subscribers_get_a_clean_close_and_accepted_events_stay() {
+    let mut app = app_with_team().await;
+    let (mut ws, _) = subscribed(&app, json!({"p": "p1"})).await;
+    let t0 = minutes_ago(5);
+    app.ingest_ok("acme", &json!([
+        {"id": "o", "type": "conversation_opened", "at": t0, "conversation": "c", "product": "p1", "channel": "IN_APP"}
+    ]))
+    .await;
+    app.shut_down().await;
+    loop {
+        match ws.receive().await {
+            crate::common::ws::Received::Closed(code) => {
+                assert_eq!(code, 1001, "going away");
+                break;
+            }
+            crate::common::ws::Received::Message(_) => continue, // a last update may precede it
+        }
+    }
+    let stored: i64 = app
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM cockpit.events WHERE event_id = 'o'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1);
+}

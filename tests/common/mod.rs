@@ -249,6 +249,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     keys: Keys,
     server: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Starts the application on port 0 against a fresh database.
@@ -271,8 +272,13 @@ pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>
     };
     let app = Application::build(&config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        let _ = app.run_until_stopped(std::future::pending()).await;
+        let _ = app
+            .run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await;
     });
     let app = TestApp {
         address,
@@ -280,6 +286,7 @@ pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>
         http: reqwest::Client::new(),
         keys: Keys::new(JWT_SECRET),
         server,
+        stop: Some(stop),
     };
     app.wait_ready(true).await;
     app
@@ -307,6 +314,14 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Shuts the app down as SIGTERM would, and waits until it has stopped.
+    pub async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.server).await.expect("server task");
     }
 
     /// The port the app serves on.
