@@ -28,31 +28,31 @@ $$;
 
 -- An RFC 3339 instant with an explicit offset, or NULL when the text is not one (naive
 -- times, impossible dates). Checked field by field first so that the cast can never raise:
--- an exception block per event would cost a subtransaction per event.
+-- an exception block per event would cost a subtransaction per event. The shape is checked
+-- with a plain match (a regexp with captures costs ~70 µs here, a match ~5 µs); the fields
+-- then sit at fixed positions. No SET clause: it would cost a GUC save/restore per call.
 CREATE FUNCTION cockpit.parse_instant(p text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m text[];
     y integer;
     mo integer;
+    n integer;
 BEGIN
-    IF p IS NULL OR length(p) > 40 THEN
+    IF p IS NULL OR length(p) > 40
+       OR p !~ '^\d\d\d\d-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)$' THEN
         RETURN NULL;
     END IF;
-    m := regexp_match(p,
-        '^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$');
-    IF m IS NULL THEN
-        RETURN NULL;
-    END IF;
-    y := m[1]::integer;
-    mo := m[2]::integer;
+    y := substr(p, 1, 4)::integer;
+    mo := substr(p, 6, 2)::integer;
+    n := length(p);
     IF y < 1 OR mo NOT BETWEEN 1 AND 12
-       OR m[3]::integer < 1
-       OR m[3]::integer > extract(day FROM make_date(y, mo, 1) + interval '1 month - 1 day')
-       OR m[4]::integer > 23 OR m[5]::integer > 59 OR m[6]::integer > 59
-       OR (m[9] IS NOT NULL AND (m[10]::integer > 15 OR m[11]::integer > 59)) THEN
+       OR substr(p, 9, 2)::integer < 1
+       OR substr(p, 9, 2)::integer > extract(day FROM make_date(y, mo, 1) + interval '1 month - 1 day')
+       OR substr(p, 12, 2)::integer > 23 OR substr(p, 15, 2)::integer > 59
+       OR substr(p, 18, 2)::integer > 59
+       OR (upper(right(p, 1)) <> 'Z'
+           AND (substr(p, n - 4, 2)::integer > 15 OR substr(p, n - 1, 2)::integer > 59)) THEN
         RETURN NULL;
     END IF;
     RETURN p::timestamptz;
@@ -61,9 +61,11 @@ $$;
 
 -- Why a field of an event is unusable, or NULL when it is a usable string (or absent and
 -- optional). Ids and names are bounded so that huge strings never reach the tables.
+-- STABLE, not IMMUTABLE: format() is STABLE, and a function declared more strictly than its
+-- body is never inlined (a call would cost ~10 µs instead of nothing).
 CREATE FUNCTION cockpit.string_problem(p_ev jsonb, p_key text, p_max integer, p_required boolean)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE
         WHEN p_ev -> p_key IS NULL OR jsonb_typeof(p_ev -> p_key) = 'null' THEN
