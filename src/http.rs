@@ -332,6 +332,11 @@ impl Application {
         })
     }
 
+    /// The database pool the service uses.
+    pub fn pool(&self) -> Pool {
+        self.state.pool.clone()
+    }
+
     /// The bound port (useful when the configured port was 0).
     pub fn port(&self) -> u16 {
         self.port

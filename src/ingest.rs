@@ -226,6 +226,17 @@ pub async fn store(pool: &Pool, org: &str, batch: Batch) -> Result<IngestReport,
     Ok(report)
 }
 
+/// Ingests events given as a JSON value (an array, or one object) for `org`, exactly as
+/// the endpoint would: for tools inside the service (the demo).
+pub async fn store_json(
+    pool: &Pool,
+    org: &str,
+    events: &serde_json::Value,
+) -> Result<IngestReport, ApiError> {
+    let batch = read_body(events.to_string().as_bytes(), false)?;
+    store(pool, org, batch).await
+}
+
 /// Counts a batch's events in `cockpit_ingest_events_total`.
 pub fn count(report: &IngestReport) {
     metrics::counter!("cockpit_ingest_events_total", "result" => "accepted")

@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Migrate, then serve the HTTP API (the default command).
     Serve(ServeArgs),
+    /// Show the product alive: a demo organization with live traffic, served, with tokens.
+    Demo(DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
     /// Print a signed bearer token.
@@ -63,6 +65,21 @@ struct ServeArgs {
     /// Connections in the database pool.
     #[arg(long, env = "COCKPIT_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pool_size: usize,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "COCKPIT_BIND", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// HS256 secret of the tokens; a random one for this run when not set.
+    #[arg(long, env = "COCKPIT_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Seconds between refreshes of the daily columns (short, to watch them move).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    refresh_secs: u64,
 }
 
 #[derive(Args)]
@@ -110,6 +127,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => serve(args).await,
+        Command::Demo(args) => demo(args).await,
         Command::Migrate(args) => {
             db::ensure_database(&args.database_url)
                 .await
@@ -151,6 +169,68 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(address = %config.bind.ip(), port = app.port(), "serving");
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn demo(args: DemoArgs) -> Result<(), String> {
+    let jwt_secret = args
+        .jwt_secret
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| {
+            use rand::Rng;
+            let bytes: [u8; 24] = rand::thread_rng().gen();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        });
+    let config = Config {
+        database_url: args.db.database_url,
+        listen_url: None,
+        bind: args.bind,
+        jwt_secret: jwt_secret.clone(),
+        refresh_interval: Duration::from_secs(args.refresh_secs),
+        pool_size: DEFAULT_POOL_SIZE,
+    };
+    let app = Application::build(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    cockpit::demo::seed(&app.pool())
+        .await
+        .map_err(|e| format!("seeding the demo: {e}"))?;
+    tokio::spawn(cockpit::demo::run_traffic(app.pool()));
+    let keys = Keys::new(&jwt_secret);
+    let ttl = Duration::from_secs(12 * 3600);
+    let supervisor = keys.issue(
+        cockpit::demo::ORG,
+        cockpit::demo::SUPERVISOR,
+        TokenRole::Supervisor,
+        ttl,
+    );
+    let admin = keys.issue(
+        cockpit::demo::ORG,
+        cockpit::demo::ADMIN,
+        TokenRole::Admin,
+        ttl,
+    );
+    let agent = keys.issue(cockpit::demo::ORG, "okan", TokenRole::Agent, ttl);
+    let service = keys.issue(cockpit::demo::ORG, "demo-platform", TokenRole::Service, ttl);
+    let base = format!("http://{}:{}", config.bind.ip(), app.port());
+    println!(
+        "\nChat Cockpit demo: organization `demo`, products mobil, web, kargo; live traffic every second.\n\
+         \n  GraphiQL        {base}/graphql   (add the header Authorization: Bearer <token>)\n\
+         \x20 Subscriptions   ws://{}:{}/graphql/ws   (token in connection_init: {{\"Authorization\": \"Bearer <token>\"}})\n\
+         \x20 Metrics         {base}/metrics\n\
+         \n  Supervisor (Ayşe Erdoğan): {supervisor}\n\
+         \x20 Admin (Mehmet Doğan):      {admin}\n\
+         \x20 Agent (Okan Yılmaz):       {agent}\n\
+         \x20 Platform (ingest):         {service}\n\
+         \n  Try:\n  curl -s {base}/graphql -H 'Authorization: Bearer {supervisor}' \\\n\
+         \x20   -H 'Content-Type: application/json' \\\n\
+         \x20   -d '{{\"query\": \"{{ cockpit(productId: \\\"mobil\\\") {{ day refreshedAt online {{ agent {{ name }} activeConversations avgFirstResponseSeconds resolvedConversations }} }} }}\"}}'\n\
+         \n  Ctrl-C stops the demo.\n",
+        config.bind.ip(),
+        app.port()
+    );
     app.run_until_stopped(shutdown_signal())
         .await
         .map_err(|e| e.to_string())

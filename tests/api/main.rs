@@ -7,6 +7,7 @@ mod common;
 mod auth;
 mod bodies;
 mod cockpit;
+mod demo;
 mod graphql;
 mod health;
 mod ingest;

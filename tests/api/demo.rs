@@ -1,0 +1,44 @@
+//! `cockpit demo`: its seed and simulated traffic are valid streams.
+
+use serde_json::json;
+
+use crate::common::{spawn_app, COCKPIT_QUERY};
+
+#[tokio::test]
+async fn the_demo_seed_and_its_traffic_are_accepted_whole_and_show_figures() {
+    let app = spawn_app().await;
+    let pool = cockpit::db::pool(&app.db.url, 2).unwrap();
+    cockpit::demo::seed(&pool).await.unwrap();
+    cockpit::demo::seed(&pool)
+        .await
+        .expect("a second run re-sends duplicates");
+    let mut traffic = cockpit::demo::Traffic::new();
+    let now = chrono::Utc::now();
+    let history = traffic.history(now - chrono::Duration::minutes(10), 120);
+    assert!(history.len() > 100, "{} events", history.len());
+    let report = cockpit::ingest::store_json(&pool, cockpit::demo::ORG, &json!(history))
+        .await
+        .unwrap();
+    assert_eq!(report.rejected, vec![], "history");
+    for second in 0..120 {
+        let events = traffic.tick(now - chrono::Duration::seconds(600 - 5 * second));
+        let report = cockpit::ingest::store_json(&pool, cockpit::demo::ORG, &json!(events))
+            .await
+            .unwrap();
+        assert_eq!(report.rejected, vec![], "tick {second}");
+    }
+    app.db.refresh().await;
+    let token = app.agent_token(cockpit::demo::ORG, cockpit::demo::SUPERVISOR);
+    let answer = app
+        .graphql(Some(&token), COCKPIT_QUERY, json!({"p": "mobil"}))
+        .await;
+    let online = answer["data"]["cockpit"]["online"]
+        .as_array()
+        .expect("rows");
+    assert!(
+        online
+            .iter()
+            .any(|r| r["resolvedConversations"].as_i64() > Some(0)),
+        "{answer}"
+    );
+}
