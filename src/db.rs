@@ -23,7 +23,7 @@ pub enum DbError {
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// A statement failed.
-    #[error("database: {0}")]
+    #[error("database: {}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// A migration failed.
     #[error("migration: {0}")]
@@ -34,6 +34,19 @@ pub enum DbError {
     /// The pool could not be built.
     #[error("database pool setup: {0}")]
     Build(#[from] deadpool_postgres::BuildError),
+}
+
+/// A PostgreSQL error with the server's code, message and detail (for logs only).
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{} {}{}",
+            db.code().code(),
+            db.message(),
+            db.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+        ),
+        None => e.to_string(),
+    }
 }
 
 /// A pool of at most `size` connections to `url`.

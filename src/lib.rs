@@ -4,6 +4,7 @@
 //! calls SQL and serves HTTP.
 
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -30,6 +30,9 @@ enum Command {
     Serve(ServeArgs),
     /// Show the product alive: a demo organization with live traffic, served, with tokens.
     Demo(DemoArgs),
+    /// Benchmarks of BENCHMARKS.md, on bench databases of their own.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
     /// Print a signed bearer token.
@@ -65,6 +68,28 @@ struct ServeArgs {
     /// Connections in the database pool.
     #[arg(long, env = "COCKPIT_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pool_size: usize,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// P1/P2/P8: the refresh of the daily columns at several history sizes, side by side.
+    Refresh(BenchRefreshArgs),
+}
+
+#[derive(Args)]
+struct BenchRefreshArgs {
+    /// Server to use (the database name is replaced by cockpit_bench_<N>d).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// History sizes in days (repeat the flag); loaded once, reused afterwards.
+    #[arg(long = "days", default_values_t = [1u32, 14])]
+    days: Vec<u32>,
+    /// Steady-state cycles (one minute of reference traffic, then a refresh).
+    #[arg(long, default_value_t = 12)]
+    cycles: usize,
+    /// Also re-send batches (duplicates) and compare the summary with a full recompute.
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Args)]
@@ -128,6 +153,9 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo(args).await,
+        Command::Bench(BenchCommand::Refresh(args)) => {
+            cockpit::bench::refresh(&args.database_url, &args.days, args.cycles, args.verify).await
+        }
         Command::Migrate(args) => {
             db::ensure_database(&args.database_url)
                 .await

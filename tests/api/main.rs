@@ -5,6 +5,7 @@
 mod common;
 
 mod auth;
+mod bench;
 mod bodies;
 mod cockpit;
 mod demo;

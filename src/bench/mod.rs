@@ -1,0 +1,276 @@
+//! `cockpit bench`: the benchmarks of BENCHMARKS.md, run against databases of their own
+//! (`cockpit_bench_<N>d`) on the configured server, loaded with the reference workload in
+//! SQL (`sql/bench/workload.sql`).
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use deadpool_postgres::Pool;
+
+use crate::db::{self, quote_ident, DbError};
+
+const WORKLOAD_SQL: &str = include_str!("../../sql/bench/workload.sql");
+/// Reference rate: conversations a day, across the 10 organizations.
+const PER_DAY: i32 = 200_000;
+/// Conversations still active now.
+const ACTIVE: i32 = 20_000;
+/// Conversations recomputed per refresh while building the summary after a load.
+const BUILD_CHUNK: i64 = 100_000;
+
+/// One bench database.
+struct Sized {
+    days: u32,
+    pool: Pool,
+    /// SQL time of each steady-state refresh, ms.
+    refresh_ms: Vec<f64>,
+    /// Conversations each refresh recomputed.
+    conversations: Vec<u64>,
+}
+
+fn url_with_db(base: &str, name: &str) -> Result<String, String> {
+    let config = tokio_postgres::Config::from_str(base).map_err(|e| e.to_string())?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    Ok(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+}
+
+async fn loaded_days(pool: &Pool) -> Option<i32> {
+    let client = pool.get().await.ok()?;
+    let row = client
+        .query_opt("SELECT days FROM bench.loaded LIMIT 1", &[])
+        .await
+        .ok()??;
+    row.get(0)
+}
+
+/// A bench database with `days` of history, loaded unless already there.
+async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
+    let name = format!("cockpit_bench_{days}d");
+    let url = url_with_db(base, &name)?;
+    db::ensure_database(&url).await.map_err(|e| e.to_string())?;
+    let pool = db::pool(&url, 4).map_err(|e| e.to_string())?;
+    if loaded_days(&pool).await == Some(days as i32) {
+        db::migrate(&pool).await.map_err(|e| e.to_string())?;
+        println!("{name}: already loaded");
+        return Ok(pool);
+    }
+    pool.close();
+    // Start from an empty database: drop and create it again.
+    let maintenance = url_with_db(base, "postgres")?;
+    let (admin, connection) = tokio_postgres::connect(&maintenance, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&name)
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    db::ensure_database(&url).await.map_err(|e| e.to_string())?;
+    let pool = db::pool(&url, 4).map_err(|e| e.to_string())?;
+    db::migrate(&pool).await.map_err(|e| e.to_string())?;
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(WORKLOAD_SQL)
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    println!("{name}: loading {days} day(s) of the reference workload…");
+    client
+        .execute(
+            "SELECT bench.load($1, $2, $3)",
+            &[&(days as i32), &PER_DAY, &ACTIVE],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let events: i64 = client
+        .query_one("SELECT events FROM bench.loaded", &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    println!(
+        "{name}: {events} events loaded in {:.0} s; building the summary…",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let total: i64 = client
+        .query_one("SELECT count(*) FROM cockpit.conversations", &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    let mut offset = 0;
+    while offset < total {
+        client
+            .execute(
+                "INSERT INTO cockpit.dirty_conversations (org_id, conversation_id)
+                 SELECT org_id, conversation_id FROM cockpit.conversations
+                  ORDER BY org_id, conversation_id OFFSET $1 LIMIT $2",
+                &[&offset, &BUILD_CHUNK],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .execute("SELECT cockpit.refresh_daily()", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        offset += BUILD_CHUNK;
+    }
+    client
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{name}: summary built in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(pool)
+}
+
+/// Ingests one minute of reference traffic in every organization: events accepted,
+/// duplicates and rejected (a valid workload rejects none).
+async fn minute(pool: &Pool, cycle: i64) -> Result<(i64, i64, i64), DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum((a ->> 'accepted')::bigint), 0)::bigint,
+                    coalesce(sum((a ->> 'duplicates')::bigint), 0)::bigint,
+                    coalesce(sum(jsonb_array_length(a -> 'rejected')), 0)::bigint
+               FROM (SELECT cockpit.ingest_events(o.org_id, bench.minute(o.org_id, $1::integer)) AS a
+                       FROM cockpit.organizations o) x",
+            &[&(cycle as i32)],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `cockpit bench refresh`: P1 (steady-state refresh, history ratio), P2 (`verify`), P8.
+pub async fn refresh(
+    base_url: &str,
+    days: &[u32],
+    cycles: usize,
+    verify: bool,
+) -> Result<(), String> {
+    let mut sizes = Vec::new();
+    for &d in days {
+        sizes.push(Sized {
+            days: d,
+            pool: prepare(base_url, d).await?,
+            refresh_ms: Vec::new(),
+            conversations: Vec::new(),
+        });
+    }
+    // Every database starts from a refreshed state.
+    for s in &sizes {
+        crate::live::refresher::refresh_once(&s.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    // Ids unique to this run (ids of earlier runs stay in the bench databases).
+    let run = chrono::Utc::now().timestamp() % 10_000 * 100;
+    for cycle in 0..cycles {
+        // Sizes interleaved, so that the machine's noise falls on both alike.
+        for s in &mut sizes {
+            let id = run + cycle as i64;
+            let (accepted, _, rejected) = minute(&s.pool, id).await.map_err(|e| e.to_string())?;
+            if rejected > 0 {
+                return Err(format!(
+                    "{}d: the workload had {rejected} events rejected",
+                    s.days
+                ));
+            }
+            if verify && cycle % 3 == 2 {
+                // The previous minute again: all duplicates.
+                let (again, _, _) = minute(&s.pool, id - 1).await.map_err(|e| e.to_string())?;
+                if again > 0 {
+                    return Err("a re-sent minute was accepted again".into());
+                }
+            }
+            let report = crate::live::refresher::refresh_once(&s.pool)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("another session holds the refresh lock")?;
+            s.refresh_ms.push(report.duration_ms);
+            s.conversations.push(report.conversations);
+            if cycle == 0 {
+                println!("{}d: {accepted} events a minute", s.days);
+            }
+        }
+    }
+    println!("\nrefresh of the daily columns, one minute of reference traffic per cycle, {cycles} cycles");
+    println!(
+        "{:>6} {:>12} {:>10} {:>10} {:>10} {:>14}",
+        "days", "median ms", "min ms", "max ms", "p90 ms", "conversations"
+    );
+    for s in &sizes {
+        let mut sorted = s.refresh_ms.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let p90 = sorted[((sorted.len() as f64 * 0.9).ceil() as usize).saturating_sub(1)];
+        println!(
+            "{:>6} {:>12.2} {:>10.2} {:>10.2} {:>10.2} {:>14}",
+            s.days,
+            median(&s.refresh_ms),
+            sorted[0],
+            sorted[sorted.len() - 1],
+            p90,
+            s.conversations.iter().sum::<u64>() / s.conversations.len().max(1) as u64
+        );
+    }
+    if sizes.len() >= 2 {
+        let first = &sizes[0];
+        let last = &sizes[sizes.len() - 1];
+        println!(
+            "ratio of medians {}d / {}d: {:.2}",
+            last.days,
+            first.days,
+            median(&last.refresh_ms) / median(&first.refresh_ms)
+        );
+    }
+    if verify {
+        for s in &sizes {
+            let started = Instant::now();
+            let client = s.pool.get().await.map_err(|e| e.to_string())?;
+            let differing: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM (
+                        (SELECT * FROM cockpit.daily_stats EXCEPT ALL SELECT * FROM cockpit.agent_daily_reference)
+                        UNION ALL
+                        (SELECT * FROM cockpit.agent_daily_reference EXCEPT ALL SELECT * FROM cockpit.daily_stats)) d",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            let groups: i64 = client
+                .query_one("SELECT count(*) FROM cockpit.daily_stats", &[])
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            println!(
+                "verify {}d: {differing} differing groups of {groups} against a full recompute ({:.0} s)",
+                s.days,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
