@@ -141,6 +141,27 @@ pub async fn is_ready(pool: &Pool) -> Result<bool, DbError> {
     }
 }
 
+/// The SQL of `sql/queries/summary_drift.sql` (tests and `bench --verify`).
+pub const SUMMARY_DRIFT_SQL: &str = include_str!("../sql/queries/summary_drift.sql");
+
+/// The URL of database `dbname` on the server `config` points at.
+pub fn url_of(config: &tokio_postgres::Config, dbname: &str) -> String {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => path.to_string_lossy().replace('/', "%2F"),
+        None => "127.0.0.1".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!("postgres://{user}{password}@{host}:{port}/{dbname}")
+}
+
 /// `name` quoted as an SQL identifier.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

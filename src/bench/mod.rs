@@ -29,17 +29,7 @@ struct Sized {
 
 fn url_with_db(base: &str, name: &str) -> Result<String, String> {
     let config = tokio_postgres::Config::from_str(base).map_err(|e| e.to_string())?;
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".to_string(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    let password = config
-        .get_password()
-        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
-        .unwrap_or_default();
-    Ok(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+    Ok(db::url_of(&config, name))
 }
 
 async fn loaded_days(pool: &Pool) -> Option<i32> {
@@ -249,22 +239,11 @@ pub async fn refresh(
         for s in &sizes {
             let started = Instant::now();
             let client = s.pool.get().await.map_err(|e| e.to_string())?;
-            let differing: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM (
-                        (SELECT * FROM cockpit.daily_stats EXCEPT ALL SELECT * FROM cockpit.agent_daily_reference)
-                        UNION ALL
-                        (SELECT * FROM cockpit.agent_daily_reference EXCEPT ALL SELECT * FROM cockpit.daily_stats)) d",
-                    &[],
-                )
+            let row = client
+                .query_one(db::SUMMARY_DRIFT_SQL, &[])
                 .await
-                .map_err(|e| e.to_string())?
-                .get(0);
-            let groups: i64 = client
-                .query_one("SELECT count(*) FROM cockpit.daily_stats", &[])
-                .await
-                .map_err(|e| e.to_string())?
-                .get(0);
+                .map_err(|e| e.to_string())?;
+            let (differing, groups): (i64, i64) = (row.get(0), row.get(1));
             println!(
                 "verify {}d: {differing} differing groups of {groups} against a full recompute ({:.0} s)",
                 s.days,

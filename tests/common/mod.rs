@@ -75,20 +75,7 @@ pub async fn connect(config: &tokio_postgres::Config) -> Client {
 
 /// The URL of database `dbname` on the test server.
 pub fn url_of(config: &tokio_postgres::Config, dbname: &str) -> String {
-    use tokio_postgres::config::Host;
-    let host = match config.get_hosts().first() {
-        Some(Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(Host::Unix(path)) => path.to_string_lossy().replace('/', "%2F"),
-        None => "127.0.0.1".to_string(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    let password = config
-        .get_password()
-        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
-        .unwrap_or_default();
-    format!("postgres://{user}{password}@{host}:{port}/{dbname}")
+    cockpit::db::url_of(config, dbname)
 }
 
 /// A fingerprint of the migrations, so a template is rebuilt when they change.
