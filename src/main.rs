@@ -74,6 +74,21 @@ struct ServeArgs {
 enum BenchCommand {
     /// P1/P2/P8: the refresh of the daily columns at several history sizes, side by side.
     Refresh(BenchRefreshArgs),
+    /// P6: POST /v1/events with concurrent senders, against raw batched INSERTs.
+    Ingest(BenchIngestArgs),
+}
+
+#[derive(Args)]
+struct BenchIngestArgs {
+    /// Server to use (the 1-day bench database, loaded when missing).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 4)]
+    senders: usize,
+    /// Seconds each phase runs.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
 }
 
 #[derive(Args)]
@@ -153,6 +168,9 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo(args).await,
+        Command::Bench(BenchCommand::Ingest(args)) => {
+            cockpit::bench::ingest(&args.database_url, args.senders, args.seconds).await
+        }
         Command::Bench(BenchCommand::Refresh(args)) => {
             cockpit::bench::refresh(&args.database_url, &args.days, args.cycles, args.verify).await
         }

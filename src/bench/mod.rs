@@ -253,3 +253,193 @@ pub async fn refresh(
     }
     Ok(())
 }
+
+/// Sender `sender`'s batch `n`: 200 new conversations, 5 events each (1,000 events),
+/// as the platform would send them.
+fn ingest_batch(sender: usize, n: usize, run: i64) -> String {
+    let now = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let t = |s: i64| {
+        (now + chrono::Duration::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let mut events = Vec::with_capacity(1000);
+    for c in 0..200 {
+        let conv = format!("i{run}-{sender}-{n}-{c}");
+        let agent = format!("a{}", 1 + (c * 7 + n) % 200);
+        let product = format!("p{}", 1 + c % 3);
+        events.push(serde_json::json!({"id": format!("{conv}-o"), "type": "conversation_opened", "at": t(0), "conversation": conv, "product": product, "channel": "LIVE_CHAT"}));
+        events.push(serde_json::json!({"id": format!("{conv}-a"), "type": "assigned", "at": t(1), "conversation": conv, "agent": agent}));
+        events.push(serde_json::json!({"id": format!("{conv}-r"), "type": "agent_message", "at": t(30), "conversation": conv, "agent": agent}));
+        events.push(serde_json::json!({"id": format!("{conv}-m"), "type": "customer_message", "at": t(40), "conversation": conv}));
+        events.push(serde_json::json!({"id": format!("{conv}-s"), "type": "resolved", "at": t(90), "conversation": conv, "agent": agent}));
+    }
+    serde_json::Value::Array(events).to_string()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// `cockpit bench ingest`: P6. `senders` concurrent senders post batches of 1,000 events to
+/// `POST /v1/events` of an in-process service for `seconds`; then the same senders insert
+/// 1,000-row batches straight into a copy of the event table, for the ratio.
+pub async fn ingest(base_url: &str, senders: usize, seconds: u64) -> Result<(), String> {
+    let pool = prepare(base_url, 1).await?;
+    let url = url_with_db(base_url, "cockpit_bench_1d")?;
+    let secret = "bench-secret";
+    let config = crate::config::Config {
+        database_url: url.clone(),
+        listen_url: None,
+        bind: "127.0.0.1:0"
+            .parse()
+            .map_err(|e: std::net::AddrParseError| e.to_string())?,
+        jwt_secret: secret.into(),
+        refresh_interval: std::time::Duration::from_secs(60),
+        pool_size: senders * 2,
+    };
+    let app = crate::http::Application::build(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let keys = crate::auth::Keys::new(secret);
+    let run = chrono::Utc::now().timestamp() % 100_000;
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for sender in 0..senders {
+        // Each sender is one organization's platform.
+        let org = format!("org{}", 1 + sender % 10);
+        let token = keys.issue(
+            &org,
+            "bench",
+            crate::auth::TokenRole::Service,
+            std::time::Duration::from_secs(3600),
+        );
+        tasks.push(tokio::spawn(async move {
+            let client = HttpClient::new(port);
+            let mut latencies = Vec::new();
+            let mut accepted = 0u64;
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let body = ingest_batch(sender, n, run);
+                let t0 = Instant::now();
+                let answer = client.post_events(&token, body).await?;
+                latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+                accepted += answer["accepted"].as_u64().unwrap_or(0);
+                if answer["rejected"].as_array().is_some_and(|r| !r.is_empty()) {
+                    return Err(format!("rejected: {}", answer["rejected"][0]));
+                }
+                n += 1;
+            }
+            Ok::<_, String>((accepted, latencies))
+        }));
+    }
+    let mut accepted = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (a, l) = task.await.map_err(|e| e.to_string())??;
+        accepted += a;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let _ = server.await;
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let ours = accepted as f64 / elapsed;
+
+    // The floor: the same number of senders inserting 1,000-row batches into a copy of the
+    // event table (same indexes), with no judgement at all.
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench.raw_events;
+             CREATE TABLE bench.raw_events (LIKE cockpit.events INCLUDING DEFAULTS INCLUDING INDEXES);",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(client);
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for sender in 0..senders {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let mut rows = 0u64;
+            let mut n = 0i32;
+            while Instant::now() < deadline {
+                rows += client
+                    .execute(
+                        "INSERT INTO bench.raw_events (org_id, event_id, type, at, rank, conversation_id, agent_id, payload)
+                         SELECT 'org1', 'raw-' || $1::integer || '-' || $2::integer || '-' || i, 'agent_message', now(), 3,
+                                'c' || i, 'a' || (1 + i % 200), jsonb_build_object('conversation', 'c' || i, 'agent', 'a' || (1 + i % 200))
+                           FROM generate_series(1, 1000) i",
+                        &[&(sender as i32), &n],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                n += 1;
+            }
+            Ok::<_, String>(rows)
+        }));
+    }
+    let mut raw_rows = 0;
+    for task in tasks {
+        raw_rows += task.await.map_err(|e| e.to_string())??;
+    }
+    let raw = raw_rows as f64 / started.elapsed().as_secs_f64();
+    println!("\ningest, {senders} concurrent senders, batches of 1,000 events, {seconds} s each");
+    println!("  POST /v1/events     {ours:>10.0} events/s   batch p50 {:.0} ms, p99 {:.0} ms ({} batches)",
+        percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.len());
+    println!("  raw batched INSERT  {raw:>10.0} events/s");
+    println!("  ratio               {:>10.3}", ours / raw);
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 client over one TCP connection per request (no client crate in
+/// the service's dependencies).
+struct HttpClient {
+    port: u16,
+}
+
+impl HttpClient {
+    fn new(port: u16) -> Self {
+        HttpClient { port }
+    }
+
+    async fn post_events(&self, token: &str, body: String) -> Result<serde_json::Value, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        stream
+            .write_all(body.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP answer")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("{}: {body}", head.lines().next().unwrap_or("")));
+        }
+        serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))
+    }
+}
