@@ -76,6 +76,22 @@ enum BenchCommand {
     Refresh(BenchRefreshArgs),
     /// P6: POST /v1/events with concurrent senders, against raw batched INSERTs.
     Ingest(BenchIngestArgs),
+    /// P3/P4: the cockpit GraphQL query against the same SQL run directly, quiet and
+    /// during refreshes.
+    Query(BenchQueryArgs),
+}
+
+#[derive(Args)]
+struct BenchQueryArgs {
+    /// Server to use (the 1-day bench database, loaded when missing).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
 }
 
 #[derive(Args)]
@@ -168,6 +184,9 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo(args).await,
+        Command::Bench(BenchCommand::Query(args)) => {
+            cockpit::bench::query(&args.database_url, args.clients, args.seconds).await
+        }
         Command::Bench(BenchCommand::Ingest(args)) => {
             cockpit::bench::ingest(&args.database_url, args.senders, args.seconds).await
         }
