@@ -442,13 +442,14 @@ impl HttpClient {
         HttpClient { port }
     }
 
-    async fn post_events(&self, token: &str, body: String) -> Result<serde_json::Value, String> {
+    /// POSTs a JSON body with a bearer token; the body of a 200 answer, else an error.
+    async fn post(&self, path: &str, token: &str, body: &str) -> Result<String, String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .map_err(|e| e.to_string())?;
         let request = format!(
-            "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         stream
@@ -469,32 +470,18 @@ impl HttpClient {
         if !head.starts_with("HTTP/1.1 200") {
             return Err(format!("{}: {body}", head.lines().next().unwrap_or("")));
         }
-        serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))
+        Ok(body.to_string())
     }
-}
 
-impl HttpClient {
+    async fn post_events(&self, token: &str, body: String) -> Result<serde_json::Value, String> {
+        let answer = self.post("/v1/events", token, &body).await?;
+        serde_json::from_str(&answer).map_err(|e| format!("{e}: {answer}"))
+    }
+
     async fn graphql(&self, token: &str, body: &str) -> Result<(), String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let request = format!(
-            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .await
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&response);
-        if !text.starts_with("HTTP/1.1 200") || text.contains("\"errors\"") {
-            return Err(text.chars().take(300).collect());
+        let answer = self.post("/graphql", token, body).await?;
+        if answer.contains("\"errors\"") {
+            return Err(answer.chars().take(300).collect());
         }
         Ok(())
     }
