@@ -44,24 +44,39 @@ fn find_server() -> tokio_postgres::Config {
     let skip_local = std::env::var("COCKPIT_TEST_THROWAWAY_PG").is_ok_and(|v| v == "1");
     let local = tokio_postgres::Config::from_str("postgres://postgres@127.0.0.1:5432/postgres")
         .expect("static URL");
-    if !skip_local
-        && std::net::TcpStream::connect_timeout(
-            &"127.0.0.1:5432".parse().expect("static address"),
-            Duration::from_secs(2),
-        )
-        .is_ok()
-    {
+    if !skip_local && can_connect(&local) {
         return local;
     }
     match cluster::start_throwaway() {
         Ok(config) => config,
         Err(e) => panic!(
-            "no PostgreSQL for the tests: DATABASE_URL is not set, nothing listens on \
-             127.0.0.1:5432, and no throwaway cluster could be started ({e}). Install \
+            "no PostgreSQL for the tests: DATABASE_URL is not set, nothing on \
+             127.0.0.1:5432 accepts user postgres, and no throwaway cluster could be started ({e}). Install \
              PostgreSQL (apt-get install postgresql) or set DATABASE_URL to a server where \
              this user may create databases."
         ),
     }
+}
+
+/// Whether `config` accepts a connection (a server may listen on 5432 and still refuse
+/// this user, e.g. with password authentication).
+fn can_connect(config: &tokio_postgres::Config) -> bool {
+    let config = config.clone();
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return false;
+        };
+        runtime.block_on(async {
+            let mut config = config;
+            config.connect_timeout(Duration::from_secs(3));
+            config.connect(NoTls).await.is_ok()
+        })
+    })
+    .join()
+    .unwrap_or(false)
 }
 
 /// A client connected to `config`, its connection driven on the current runtime.
