@@ -133,3 +133,94 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
         removed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graphql::types::{Agent, AgentStatus, Role};
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    fn row(id: &str, active: i32) -> AgentRow {
+        AgentRow {
+            agent: Agent {
+                id: id.into(),
+                name: id.to_uppercase(),
+                role: Role::Agent,
+                status: AgentStatus::Online,
+                status_since: DateTime(Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap()),
+            },
+            avg_first_response_seconds: None,
+            avg_resolution_seconds: None,
+            active_conversations: active,
+            resolved_conversations: 0,
+            reactivated_conversations: 0,
+            forwarded_conversations: 0,
+            first_response_count: 0,
+            resolution_count: 0,
+        }
+    }
+
+    fn snapshot(day: u32, refreshed_minute: u32, rows: Vec<AgentRow>, epoch: u64) -> Snapshot {
+        Snapshot {
+            day: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
+            next_day_at: Utc.with_ymd_and_hms(2026, 11, day, 21, 0, 0).unwrap(),
+            refreshed_at: Utc
+                .with_ymd_and_hms(2026, 11, 26, 8, refreshed_minute, 0)
+                .unwrap(),
+            rows,
+            epoch,
+        }
+    }
+
+    fn ids(update: &CockpitUpdate) -> Vec<&str> {
+        update.rows.iter().map(|r| r.agent.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_first_message_carries_every_row() {
+        let now = snapshot(26, 1, vec![row("a", 1), row("b", 0)], 0);
+        let update = diff(None, &now).unwrap();
+        assert_eq!((ids(&update), update.removed.len()), (vec!["a", "b"], 0));
+    }
+
+    #[test]
+    fn nothing_changed_sends_nothing_and_a_change_sends_only_its_row() {
+        let before = snapshot(26, 1, vec![row("a", 1), row("b", 0)], 0);
+        assert_eq!(diff(Some(&before), &before.clone()), None);
+        let after = snapshot(26, 1, vec![row("a", 2), row("b", 0)], 0);
+        assert_eq!(ids(&diff(Some(&before), &after).unwrap()), vec!["a"]);
+    }
+
+    #[test]
+    fn agents_that_leave_the_scope_are_removed() {
+        let before = snapshot(26, 1, vec![row("a", 1), row("b", 0)], 0);
+        let after = snapshot(26, 1, vec![row("b", 0)], 0);
+        let update = diff(Some(&before), &after).unwrap();
+        assert!(update.rows.is_empty());
+        assert_eq!(update.removed, vec![ID::from("a")]);
+    }
+
+    #[test]
+    fn a_refresh_or_a_new_day_is_sent_even_without_row_changes() {
+        let before = snapshot(26, 1, vec![row("a", 1)], 0);
+        let refreshed = diff(Some(&before), &snapshot(26, 2, vec![row("a", 1)], 0)).unwrap();
+        assert!(refreshed.rows.is_empty());
+        assert_eq!(refreshed.refreshed_at.0.format("%M").to_string(), "02");
+        let next_day = diff(Some(&before), &snapshot(27, 1, vec![row("a", 1)], 0)).unwrap();
+        assert_eq!(
+            next_day.day,
+            Date(NaiveDate::from_ymd_opt(2026, 11, 27).unwrap())
+        );
+    }
+
+    #[test]
+    fn after_a_listener_reconnect_every_row_is_sent_again() {
+        let before = snapshot(26, 1, vec![row("a", 1), row("b", 0)], 0);
+        let update = diff(
+            Some(&before),
+            &snapshot(26, 1, vec![row("a", 1), row("b", 0)], 1),
+        )
+        .unwrap();
+        assert_eq!(ids(&update), vec!["a", "b"]);
+    }
+}
