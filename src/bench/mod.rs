@@ -41,20 +41,27 @@ async fn loaded_days(pool: &Pool) -> Option<i32> {
     row.get(0)
 }
 
+/// The bench database at `url`, created when missing, migrated, with the current workload
+/// functions installed (replaced in place, so that a newer bench reuses an older load).
+async fn open(url: &str) -> Result<Pool, String> {
+    db::ensure_database(url).await.map_err(|e| e.to_string())?;
+    let pool = db::pool(url, 4).map_err(|e| e.to_string())?;
+    db::migrate(&pool).await.map_err(|e| e.to_string())?;
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(WORKLOAD_SQL)
+        .await
+        .map_err(|e| DbError::from(e).to_string())?;
+    drop(client);
+    Ok(pool)
+}
+
 /// A bench database with `days` of history, loaded unless already there.
 async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
     let name = format!("cockpit_bench_{days}d");
     let url = url_with_db(base, &name)?;
-    db::ensure_database(&url).await.map_err(|e| e.to_string())?;
-    let pool = db::pool(&url, 4).map_err(|e| e.to_string())?;
+    let pool = open(&url).await?;
     if loaded_days(&pool).await == Some(days as i32) {
-        db::migrate(&pool).await.map_err(|e| e.to_string())?;
-        // The workload functions are replaced in place: a newer bench reuses the load.
-        let client = pool.get().await.map_err(|e| e.to_string())?;
-        client
-            .batch_execute(WORKLOAD_SQL)
-            .await
-            .map_err(|e| e.to_string())?;
         println!("{name}: already loaded");
         return Ok(pool);
     }
@@ -72,14 +79,8 @@ async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
         ))
         .await
         .map_err(|e| e.to_string())?;
-    db::ensure_database(&url).await.map_err(|e| e.to_string())?;
-    let pool = db::pool(&url, 4).map_err(|e| e.to_string())?;
-    db::migrate(&pool).await.map_err(|e| e.to_string())?;
+    let pool = open(&url).await?;
     let client = pool.get().await.map_err(|e| e.to_string())?;
-    client
-        .batch_execute(WORKLOAD_SQL)
-        .await
-        .map_err(|e| e.to_string())?;
     let started = Instant::now();
     println!("{name}: loading {days} day(s) of the reference workload…");
     client
