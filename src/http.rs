@@ -16,12 +16,10 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::HeaderMap;
-use axum::response::Html;
 use futures_util::{SinkExt, StreamExt};
 
 use crate::auth::Keys;
@@ -58,11 +56,12 @@ pub fn router(state: AppState) -> Router {
     let events = post(ingest_events).layer(DefaultBodyLimit::max(ingest::MAX_BODY_BYTES));
     Router::new()
         .route("/v1/events", events)
-        .route("/graphql", get(graphiql).post(graphql_request))
+        .route("/graphql", get(crate::web::graphiql).post(graphql_request))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(crate::web::routes())
         .layer(axum::middleware::from_fn(telemetry::time_requests))
         .layer(TraceLayer::new_for_http())
         // A request that cannot finish in this time is stuck (a 10 MiB batch takes seconds).
@@ -216,15 +215,6 @@ async fn graphql_ws(
         })
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
-}
-
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     let handle = telemetry::prometheus();
     match refresher::refresh_age(&state.pool).await {
@@ -313,7 +303,7 @@ impl Application {
             pool: pool.clone(),
             keys: Arc::new(Keys::new(&config.jwt_secret)),
             refresh_interval: config.refresh_interval,
-            schema: graphql::schema(pool.clone(), hub.clone()),
+            schema: graphql::schema(pool.clone(), hub.clone(), config.refresh_interval),
             hub,
         };
         let listener = TcpListener::bind(config.bind).await?;

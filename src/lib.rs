@@ -15,3 +15,4 @@ pub mod ingest;
 pub mod live;
 pub mod store;
 pub mod telemetry;
+pub mod web;

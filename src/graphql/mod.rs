@@ -25,9 +25,37 @@ pub const MAX_DEPTH: usize = 15;
 /// Largest query complexity accepted (a full cockpit query is about 60).
 pub const MAX_COMPLEXITY: usize = 500;
 
+/// Seconds between refreshes of the daily columns, as the API reports them.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshInterval(pub std::time::Duration);
+
+impl RefreshInterval {
+    /// Whole seconds, for the API.
+    pub fn seconds(self) -> i32 {
+        i32::try_from(self.0.as_secs()).unwrap_or(i32::MAX)
+    }
+}
+
 /// Builds the schema; `pool` serves the resolvers, `hub` the subscriptions.
-pub fn schema(pool: Pool, hub: Arc<crate::live::hub::Hub>) -> CockpitSchema {
-    builder().data(pool).data(hub).finish()
+pub fn schema(
+    pool: Pool,
+    hub: Arc<crate::live::hub::Hub>,
+    refresh_interval: std::time::Duration,
+) -> CockpitSchema {
+    builder()
+        .data(pool)
+        .data(hub)
+        .data(RefreshInterval(refresh_interval))
+        .finish()
+}
+
+/// The refresh interval the schema was built with (the default when absent).
+pub fn refresh_interval(ctx: &Context<'_>) -> RefreshInterval {
+    ctx.data_opt::<RefreshInterval>()
+        .copied()
+        .unwrap_or(RefreshInterval(std::time::Duration::from_secs(
+            crate::config::DEFAULT_REFRESH_SECS,
+        )))
 }
 
 fn builder(

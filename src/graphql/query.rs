@@ -6,7 +6,7 @@ use super::errors::{Coded, GqlError};
 use super::types::{
     Agent, AgentRow, AgentStatus, Channel, Cockpit, Date, DateTime, Product, StatusChange,
 };
-use super::{pool, viewer};
+use super::{pool, refresh_interval, viewer};
 use crate::store;
 
 /// Longest accepted search text, in characters.
@@ -98,6 +98,8 @@ async fn cockpit(
         channel,
         day: Date(data.day),
         refreshed_at: DateTime(data.refreshed_at),
+        refresh_interval_seconds: refresh_interval(ctx).seconds(),
+        server_now: DateTime(chrono::Utc::now()),
         online: Vec::new(),
         on_break: Vec::new(),
         invisible: Vec::new(),

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::errors::{Coded, GqlError};
 use super::query::normalized_search;
 use super::types::{AgentRow, Channel, CockpitUpdate, Date, DateTime};
-use super::viewer;
+use super::{refresh_interval, viewer};
 use crate::live::hub::{Hub, Scope, Snapshot};
 use crate::telemetry::SubscriberGuard;
 
@@ -58,7 +58,7 @@ async fn subscribe(
             search,
         })
         .await?;
-    Ok(updates(receiver))
+    Ok(updates(receiver, refresh_interval(ctx).seconds()))
 }
 
 struct Subscriber {
@@ -70,14 +70,17 @@ struct Subscriber {
 }
 
 /// The messages of one subscription.
-fn updates(receiver: watch::Receiver<Arc<Snapshot>>) -> impl Stream<Item = CockpitUpdate> {
+fn updates(
+    receiver: watch::Receiver<Arc<Snapshot>>,
+    refresh_interval_seconds: i32,
+) -> impl Stream<Item = CockpitUpdate> {
     let subscriber = Subscriber {
         _counted: SubscriberGuard::new(),
         receiver,
         last: None,
         last_sent: None,
     };
-    futures_util::stream::unfold(subscriber, |mut s| async move {
+    futures_util::stream::unfold(subscriber, move |mut s| async move {
         loop {
             if s.last.is_some() {
                 // Closed: the product is gone or the service is stopping.
@@ -89,8 +92,9 @@ fn updates(receiver: watch::Receiver<Arc<Snapshot>>) -> impl Stream<Item = Cockp
             let snapshot = s.receiver.borrow_and_update().clone();
             let update = diff(s.last.as_deref(), &snapshot);
             s.last = Some(snapshot);
-            if let Some(update) = update {
+            if let Some(mut update) = update {
                 s.last_sent = Some(Instant::now());
+                update.refresh_interval_seconds = refresh_interval_seconds;
                 return Some((update, s));
             }
         }
@@ -98,6 +102,7 @@ fn updates(receiver: watch::Receiver<Arc<Snapshot>>) -> impl Stream<Item = Cockp
 }
 
 /// What turns `before` (what the client has) into `after`; `None` when nothing changed.
+/// `serverNow` is the moment of the diff; `refreshIntervalSeconds` is left 0 for the caller.
 /// All rows when the client has nothing yet or the listener reconnected (new epoch).
 pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate> {
     let full = before.is_none_or(|b| b.epoch != after.epoch);
@@ -129,6 +134,8 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
     Some(CockpitUpdate {
         day: Date(after.day),
         refreshed_at: DateTime(after.refreshed_at),
+        refresh_interval_seconds: 0,
+        server_now: DateTime(chrono::Utc::now()),
         rows,
         removed,
     })

@@ -195,6 +195,12 @@ pub struct Cockpit {
     pub day: Date,
     /// When the daily columns were last refreshed.
     pub refreshed_at: DateTime,
+    /// Seconds between refreshes of the daily columns (a screen warns when `refreshedAt`
+    /// is older than three of them).
+    pub refresh_interval_seconds: i32,
+    /// The server's clock when this answer was made, so that a client with a skewed clock
+    /// still shows true durations.
+    pub server_now: DateTime,
     /// ONLINE agents.
     pub online: Vec<AgentRow>,
     /// Agents on BREAK.
@@ -228,6 +234,10 @@ pub struct CockpitUpdate {
     pub day: Date,
     /// When the daily columns were last refreshed.
     pub refreshed_at: DateTime,
+    /// Seconds between refreshes of the daily columns.
+    pub refresh_interval_seconds: i32,
+    /// The server's clock when this message was sent.
+    pub server_now: DateTime,
     /// Rows that changed (all rows in the first message); each row's status says its table.
     pub rows: Vec<AgentRow>,
     /// Agents that left the scope.

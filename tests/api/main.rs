@@ -17,6 +17,7 @@ mod metrics;
 mod ordering;
 mod reactivation;
 mod reporting;
+mod screen;
 mod search;
 mod sql_api;
 mod status;
