@@ -13,6 +13,8 @@ pub mod graphql;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod pgcluster;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -9,8 +9,8 @@ use cockpit::auth::{parse_ttl, Keys, TokenRole};
 use cockpit::config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
 };
-use cockpit::db;
 use cockpit::http::{shutdown_signal, Application};
+use cockpit::{db, startup};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -125,8 +125,10 @@ struct BenchRefreshArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    #[command(flatten)]
-    db: DbArgs,
+    /// PostgreSQL connection URL; when unset, the local server at the embedded default, or
+    /// else a throwaway cluster started for this run.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "COCKPIT_BIND", default_value = DEFAULT_BIND)]
     bind: SocketAddr,
@@ -232,7 +234,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let app = Application::build(&config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| startup::explain(&config, &e))?;
     tracing::info!(address = %config.bind.ip(), port = app.port(), "serving");
     app.run_until_stopped(shutdown_signal())
         .await
@@ -248,8 +250,17 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
             let bytes: [u8; 24] = rand::thread_rng().gen();
             bytes.iter().map(|b| format!("{b:02x}")).collect()
         });
+    let database = startup::demo_database(args.database_url, DEFAULT_DATABASE_URL).await?;
+    if let Some(cluster) = &database.throwaway {
+        println!(
+            "No PostgreSQL answered at {DEFAULT_DATABASE_URL}: started a throwaway cluster \
+             from {} in {} (removed when the demo stops).",
+            cluster.bindir.display(),
+            cluster.dir.display()
+        );
+    }
     let config = Config {
-        database_url: args.db.database_url,
+        database_url: database.url,
         listen_url: None,
         bind: args.bind,
         jwt_secret: jwt_secret.clone(),
@@ -258,7 +269,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     };
     let app = Application::build(&config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| startup::explain(&config, &e))?;
     cockpit::demo::seed(&app.pool())
         .await
         .map_err(|e| format!("seeding the demo: {e}"))?;
@@ -282,10 +293,14 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let base = format!("http://{}:{}", config.bind.ip(), app.port());
     println!(
         "\nChat Cockpit demo: organization `demo`, products mobil, web, kargo; live traffic every second.\n\
-         \n  GraphiQL        {base}/graphql   (add the header Authorization: Bearer <token>)\n\
+         \n  The cockpit screen (signed in as the supervisor Ayşe Erdoğan; open it in a browser):\n\
+         \n    {base}/#token={supervisor}\n\
+         \n  The token stays in the URL fragment, which the browser never sends to a server.\n\
+         \n  GraphiQL        {base}/graphql   (opened from the screen, it carries the token)\n\
          \x20 Subscriptions   ws://{}:{}/graphql/ws   (token in connection_init: {{\"Authorization\": \"Bearer <token>\"}})\n\
          \x20 Metrics         {base}/metrics\n\
-         \n  Supervisor (Ayşe Erdoğan): {supervisor}\n\
+         \n  Tokens (paste one on the screen's sign-in, or send it as Authorization: Bearer <token>):\n\
+         \x20 Supervisor (Ayşe Erdoğan): {supervisor}\n\
          \x20 Admin (Mehmet Doğan):      {admin}\n\
          \x20 Agent (Okan Yılmaz):       {agent}\n\
          \x20 Platform (ingest):         {service}\n\

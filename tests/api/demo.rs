@@ -42,3 +42,34 @@ async fn the_demo_seed_and_its_traffic_are_accepted_whole_and_show_figures() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_starts_a_throwaway_cluster_when_nothing_answers_at_the_default() {
+    // A loopback port that nothing listens on stands for an absent local server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let absent = format!("postgres://postgres@127.0.0.1:{port}/cockpit");
+    assert!(cockpit::startup::server_answers(&absent).await.is_err());
+
+    let database = cockpit::startup::demo_database(None, &absent)
+        .await
+        .expect("a throwaway cluster from this machine's PostgreSQL binaries");
+    let cluster = database.throwaway.expect("the demo says it started one");
+    assert!(cluster.dir.exists(), "{}", cluster.dir.display());
+    assert!(database.url.ends_with("/cockpit"), "{}", database.url);
+    assert_ne!(database.url, absent);
+    cockpit::db::ensure_database(&database.url)
+        .await
+        .expect("the demo's database is created there");
+    let pool = cockpit::db::pool(&database.url, 1).expect("pool");
+    cockpit::db::migrate(&pool).await.expect("migrated");
+    assert!(cockpit::db::is_ready(&pool).await.expect("readiness"));
+
+    // An explicit DATABASE_URL is used as it is, nothing started.
+    let explicit = cockpit::startup::demo_database(Some(absent.clone()), "unused")
+        .await
+        .expect("explicit");
+    assert_eq!((explicit.url, explicit.throwaway.is_none()), (absent, true));
+}

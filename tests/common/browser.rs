@@ -295,6 +295,12 @@ impl Drop for Browser {
     fn drop(&mut self) {
         self.recorder.abort();
         let _ = self.driver.start_kill();
+        // After a failed test the session was never closed: end its browser too.
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(format!("--user-data-dir={}", self.profile.display()))
+            .status();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 

@@ -8,7 +8,6 @@
 #![allow(dead_code)]
 
 pub mod browser;
-pub mod cluster;
 pub mod proxy;
 pub mod ws;
 
@@ -48,8 +47,9 @@ fn find_server() -> tokio_postgres::Config {
     if !skip_local && can_connect(&local) {
         return local;
     }
-    match cluster::start_throwaway() {
-        Ok(config) => config,
+    match cockpit::pgcluster::start_throwaway("test") {
+        Ok(cluster) => tokio_postgres::Config::from_str(&cluster.url)
+            .unwrap_or_else(|e| panic!("the throwaway cluster's URL: {e}")),
         Err(e) => panic!(
             "no PostgreSQL for the tests: DATABASE_URL is not set, nothing on \
              127.0.0.1:5432 accepts user postgres, and no throwaway cluster could be started ({e}). Install \

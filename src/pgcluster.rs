@@ -1,19 +1,34 @@
-//! A throwaway PostgreSQL cluster for machines with the binaries but no running server.
+//! A throwaway PostgreSQL cluster for machines with the binaries but no running server:
+//! used by `cockpit demo` on the embedded default and by the test harness.
 //!
-//! The server runs under a small shell that waits on our stdin: when the test process
-//! exits, the pipe closes, and the shell stops the server and deletes its directory.
+//! The server runs under a small shell that waits on our stdin: when this process exits
+//! (however it ends), the pipe closes, and the shell stops the server and deletes its
+//! directory.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Kept for the life of the process: dropping its stdin would stop the cluster.
-static CLUSTER: Mutex<Option<Child>> = Mutex::new(None);
+/// Kept for the life of the process: dropping a stdin would stop its cluster.
+static CLUSTERS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 
-fn bindir() -> Result<PathBuf, String> {
+/// A started cluster.
+#[derive(Debug, Clone)]
+pub struct Throwaway {
+    /// URL of its maintenance database (`postgres`), user `postgres`, trust auth.
+    pub url: String,
+    /// The PostgreSQL binaries it runs.
+    pub bindir: PathBuf,
+    /// Its directory, deleted when this process exits.
+    pub dir: PathBuf,
+}
+
+/// Where the PostgreSQL server binaries are (`pg_config --bindir`, else the newest under
+/// `/usr/lib/postgresql`).
+pub fn bindir() -> Result<PathBuf, String> {
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if dir.join("initdb").exists() {
@@ -61,11 +76,12 @@ fn free_port() -> Result<u16, String> {
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// Starts a cluster on a free loopback port and returns how to reach it.
-pub fn start_throwaway() -> Result<tokio_postgres::Config, String> {
+/// Starts a cluster on a free loopback port and returns how to reach it; `label` names
+/// its directory (`cockpit-<label>-pg-<pid>` under the temporary directory).
+pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
     let bin = bindir()?;
     let root = is_root();
-    let dir = std::env::temp_dir().join(format!("cockpit-test-pg-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("cockpit-{label}-pg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     if root {
         let status = Command::new("chown")
@@ -99,7 +115,10 @@ pub fn start_throwaway() -> Result<tokio_postgres::Config, String> {
         data = data.display(),
         dir = dir.display(),
     );
+    // A group of its own: a Ctrl-C in the terminal stops us, and the closed pipe then
+    // stops the cluster and removes its directory (a SIGINT would skip the removal).
     let mut child = shell(&script, root)
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -110,9 +129,15 @@ pub fn start_throwaway() -> Result<tokio_postgres::Config, String> {
         let _ = stdin.flush();
     }
     wait_for(port, &dir)?;
-    *CLUSTER.lock().map_err(|_| "cluster lock poisoned")? = Some(child);
-    tokio_postgres::Config::from_str(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
-        .map_err(|e| e.to_string())
+    CLUSTERS
+        .lock()
+        .map_err(|_| "cluster lock poisoned")?
+        .push(child);
+    Ok(Throwaway {
+        url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        bindir: bin,
+        dir,
+    })
 }
 
 fn wait_for(port: u16, dir: &Path) -> Result<(), String> {
