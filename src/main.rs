@@ -196,11 +196,19 @@ async fn run(command: Command) -> Result<(), String> {
             cockpit::bench::refresh(&args.database_url, &args.days, args.cycles, args.verify).await
         }
         Command::Migrate(args) => {
+            let failed = |e: db::DbError| {
+                format!(
+                    "cannot migrate the database at {} ({e}). Check that PostgreSQL runs \
+                     there and that the user may create databases and tables, or set \
+                     DATABASE_URL (--database-url).",
+                    startup::redacted(&args.database_url)
+                )
+            };
             db::ensure_database(&args.database_url)
                 .await
-                .map_err(|e| e.to_string())?;
-            let pool = db::pool(&args.database_url, 1).map_err(|e| e.to_string())?;
-            db::migrate(&pool).await.map_err(|e| e.to_string())?;
+                .map_err(failed)?;
+            let pool = db::pool(&args.database_url, 1).map_err(failed)?;
+            db::migrate(&pool).await.map_err(failed)?;
             println!(
                 "database migrated to version {}",
                 db::latest_migration_version()

@@ -329,7 +329,7 @@ async fn an_agent_token_sees_only_their_own_status_and_can_change_it() {
 }
 
 #[tokio::test]
-async fn the_screen_warns_when_the_connection_is_lost_and_catches_up_by_itself() {
+async fn the_screen_warns_when_the_connection_is_lost_or_the_columns_are_old_and_recovers() {
     let app = spawn_app().await;
     fixture(&app).await;
     let proxy = Proxy::start(([127, 0, 0, 1], app.port()).into()).await;
@@ -367,6 +367,32 @@ async fn the_screen_warns_when_the_connection_is_lost_and_catches_up_by_itself()
         .wait_until(
             "Işıl online after the reconnect",
             "return !!document.querySelector('[data-table=ONLINE] tr[data-agent=isil]')",
+        )
+        .await;
+
+    // Refreshes held back (another session holds the refresh lock): after 3 intervals
+    // (3 s in tests) the screen says its daily columns are old; once released, it clears.
+    let mut holder = app.db.client().await;
+    let tx = holder.transaction().await.expect("begin");
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('cockpit.refresh_daily', 0))",
+        &[],
+    )
+    .await
+    .expect("hold the refresh lock");
+    browser
+        .wait_for(
+            "the stale warning",
+            warning,
+            &json!([false, "stale", "open"]),
+        )
+        .await;
+    tx.rollback().await.expect("release");
+    browser
+        .wait_for(
+            "the stale warning cleared",
+            warning,
+            &json!([true, "", "open"]),
         )
         .await;
     assert_eq!(browser.outside_requests().await, Vec::<String>::new());
