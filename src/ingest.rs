@@ -49,8 +49,9 @@ pub struct Batch {
     json: String,
     /// For each event of `json`, its position in the batch.
     positions: Vec<usize>,
-    /// Positions and reasons of the NDJSON lines that are not JSON.
-    unreadable: Vec<(usize, String)>,
+    /// Positions, ids (when readable) and reasons of the events that cannot be judged:
+    /// NDJSON lines that are not JSON, events PostgreSQL's `jsonb` would refuse.
+    unreadable: Vec<(usize, Option<String>, String)>,
 }
 
 impl Batch {
@@ -109,19 +110,25 @@ fn read_json(body: &[u8]) -> Result<Batch, ApiError> {
     match text.trim_start().as_bytes().first() {
         Some(b'[') => {
             let events: Vec<&RawValue> = serde_json::from_str(text).map_err(not_json)?;
-            Ok(Batch {
-                json: text.to_string(),
-                positions: (0..events.len()).collect(),
-                unreadable: Vec::new(),
-            })
+            if events.iter().all(|e| jsonb_problem(e.get()).is_none()) {
+                // The common case: the body goes to PostgreSQL as it came.
+                return Ok(Batch {
+                    json: text.to_string(),
+                    positions: (0..events.len()).collect(),
+                    unreadable: Vec::new(),
+                });
+            }
+            let mut batch = BatchBuilder::with_capacity(text.len());
+            for (position, event) in events.into_iter().enumerate() {
+                batch.push(position, event);
+            }
+            Ok(batch.finish())
         }
         Some(b'{') => {
             let event: &RawValue = serde_json::from_str(text).map_err(not_json)?;
-            Ok(Batch {
-                json: format!("[{}]", event.get()),
-                positions: vec![0],
-                unreadable: Vec::new(),
-            })
+            let mut batch = BatchBuilder::with_capacity(text.len());
+            batch.push(0, event);
+            Ok(batch.finish())
         }
         _ => {
             // Valid JSON of another kind (`42`, `"x"`) or not JSON at all: either way a 400.
@@ -141,10 +148,7 @@ fn read_json(body: &[u8]) -> Result<Batch, ApiError> {
 }
 
 fn read_ndjson(body: &[u8]) -> Batch {
-    let mut json = String::with_capacity(body.len() + 2);
-    json.push('[');
-    let mut positions = Vec::new();
-    let mut unreadable = Vec::new();
+    let mut batch = BatchBuilder::with_capacity(body.len() + 2);
     let lines = body
         .split(|b| *b == b'\n')
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace));
@@ -156,22 +160,178 @@ fn read_ndjson(body: &[u8]) -> Batch {
                     .map_err(|e| format!("the line is not JSON: {e}"))
             });
         match parsed {
-            Ok(raw) => {
-                if !positions.is_empty() {
-                    json.push(',');
-                }
-                json.push_str(raw.get());
-                positions.push(position);
-            }
-            Err(message) => unreadable.push((position, message)),
+            Ok(raw) => batch.push(position, raw),
+            Err(message) => batch.unreadable.push((position, None, message)),
         }
     }
-    json.push(']');
-    Batch {
-        json,
-        positions,
-        unreadable,
+    batch.finish()
+}
+
+/// Collects a batch event by event, setting aside those PostgreSQL could not take.
+struct BatchBuilder {
+    json: String,
+    positions: Vec<usize>,
+    unreadable: Vec<(usize, Option<String>, String)>,
+}
+
+impl BatchBuilder {
+    fn with_capacity(bytes: usize) -> Self {
+        let mut json = String::with_capacity(bytes + 2);
+        json.push('[');
+        BatchBuilder {
+            json,
+            positions: Vec::new(),
+            unreadable: Vec::new(),
+        }
     }
+
+    fn push(&mut self, position: usize, event: &RawValue) {
+        if let Some(problem) = jsonb_problem(event.get()) {
+            self.unreadable
+                .push((position, event_id(event.get()), problem));
+            return;
+        }
+        if !self.positions.is_empty() {
+            self.json.push(',');
+        }
+        self.json.push_str(event.get());
+        self.positions.push(position);
+    }
+
+    fn finish(mut self) -> Batch {
+        self.json.push(']');
+        Batch {
+            json: self.json,
+            positions: self.positions,
+            unreadable: self.unreadable,
+        }
+    }
+}
+
+/// The `id` of an event that is set aside, when it is a plain string of a usable length.
+fn event_id(raw: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<serde_json::Value>,
+    }
+    match serde_json::from_str::<Id>(raw).ok()?.id? {
+        serde_json::Value::String(id) if !id.contains('\0') => {
+            Some(id.chars().take(MAX_ID_CHARS).collect())
+        }
+        _ => None,
+    }
+}
+
+/// Longest id an answer repeats (the database refuses longer ones anyway).
+const MAX_ID_CHARS: usize = 128;
+/// `numeric`'s limits: digits before the decimal point, digits after it.
+const NUMERIC_MAX_INTEGER_DIGITS: i64 = 131_072;
+const NUMERIC_MAX_SCALE: i64 = 16_383;
+
+/// Why PostgreSQL's `jsonb` would refuse this event (valid JSON text), if it would: a
+/// `\u0000` escape (text cannot hold NUL), an unpaired UTF-16 surrogate escape, or a number
+/// outside `numeric`'s range. Such an event is that event's `INVALID`; its neighbours go on.
+pub fn jsonb_problem(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let hex4 = |at: usize| {
+        b.get(at..at + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] != b'\\' {
+                        i += 1;
+                        continue;
+                    }
+                    if b.get(i + 1) != Some(&b'u') {
+                        i += 2;
+                        continue;
+                    }
+                    let code = hex4(i + 2)?;
+                    match code {
+                        0 => return Some("a string holds \\u0000, which cannot be stored".into()),
+                        0xD800..=0xDBFF => {
+                            let low = (b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u'))
+                                .then(|| hex4(i + 8))
+                                .flatten();
+                            if !low.is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) {
+                                return Some(format!(
+                                    "a string holds the unpaired UTF-16 surrogate \\u{code:04x}"
+                                ));
+                            }
+                            i += 12;
+                        }
+                        0xDC00..=0xDFFF => {
+                            return Some(format!(
+                                "a string holds the unpaired UTF-16 surrogate \\u{code:04x}"
+                            ))
+                        }
+                        _ => i += 6,
+                    }
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                if let Some(problem) = numeric_problem(&raw[start..i]) {
+                    return Some(problem);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Whether a JSON number fits PostgreSQL's `numeric` (at most 131,072 digits before the
+/// decimal point and 16,383 after it, trailing zeros included).
+fn numeric_problem(number: &str) -> Option<String> {
+    let unsigned = number.strip_prefix('-').unwrap_or(number);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
+        None => (unsigned, "0"),
+    };
+    // Exponents beyond any limit saturate (and are then refused).
+    let exponent: i64 =
+        exponent
+            .trim_start_matches('+')
+            .parse()
+            .unwrap_or(if exponent.starts_with('-') {
+                i64::MIN / 2
+            } else {
+                i64::MAX / 2
+            });
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = integer.len() as i64 + fraction.len() as i64;
+    let point = integer.len() as i64 + exponent;
+    let first_significant = integer
+        .bytes()
+        .chain(fraction.bytes())
+        .position(|d| d != b'0')
+        .map(|p| p as i64);
+    let integer_digits = first_significant.map_or(0, |z| point - z);
+    let scale = digits - point;
+    if integer_digits > NUMERIC_MAX_INTEGER_DIGITS || scale > NUMERIC_MAX_SCALE {
+        return Some(format!(
+            "the number {} is out of range (at most {NUMERIC_MAX_INTEGER_DIGITS} digits before \
+             the decimal point and {NUMERIC_MAX_SCALE} after it)",
+            if number.len() > 40 {
+                &number[..40]
+            } else {
+                number
+            }
+        ));
+    }
+    None
 }
 
 /// Judges and stores a batch for `org` in one transaction; the events it accepts are
@@ -215,9 +375,9 @@ pub async fn store(pool: &Pool, org: &str, batch: Batch) -> Result<IngestReport,
         batch
             .unreadable
             .into_iter()
-            .map(|(index, message)| Rejection {
+            .map(|(index, id, message)| Rejection {
                 index,
-                id: None,
+                id,
                 code: "INVALID".into(),
                 message,
             }),
@@ -299,6 +459,43 @@ mod tests {
             Err(ApiError::PayloadTooLarge(_))
         ));
         assert!(read_body(&ndjson.as_bytes()[3..], true).is_ok());
+    }
+
+    #[test]
+    fn what_jsonb_refuses_is_found_and_the_rest_passes() {
+        for bad in [
+            r#"{"id":"a","x":"\u0000"}"#,
+            r#"{"id":"a","x":"\ud800"}"#,
+            r#"{"id":"a","x":"\ud800\u0041"}"#,
+            r#"{"id":"a","x":"\udc00"}"#,
+            r#"{"id":"a","x":1e1000000}"#,
+            r#"{"id":"a","x":-1e131072}"#,
+            r#"{"id":"a","x":1000e131069}"#,
+            r#"{"id":"a","x":1e-16384}"#,
+            r#"{"id":"a","x":1e99999999999999999999999}"#,
+            r#"{"id":"a","x":-0.0e-99999999999999999999}"#,
+        ] {
+            assert!(jsonb_problem(bad).is_some(), "{bad}");
+        }
+        for good in [
+            r#"{"id":"a","x":"\\u0000 is text","y":"\ud83d\ude00","z":"\u00e7"}"#,
+            r#"{"id":"a","x":1e131071,"y":12.5e131070,"z":0.001e131074}"#,
+            r#"{"id":"a","x":1e-16383,"y":0,"z":0e99999999}"#,
+            r#"{"id":"a","x":[1,2.5,-3e2],"y":{"n":null,"t":true}}"#,
+        ] {
+            assert_eq!(jsonb_problem(good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn an_event_jsonb_refuses_is_set_aside_with_its_id_and_neighbours_kept() {
+        let batch =
+            read_body(br#"[{"id":"a"},{"id":"b","x":"\u0000"},{"id":"c"}]"#, false).unwrap();
+        assert_eq!(batch.positions, vec![0, 2]);
+        assert_eq!(batch.unreadable[0].0, 1);
+        assert_eq!(batch.unreadable[0].1.as_deref(), Some("b"));
+        let events: Vec<serde_json::Value> = serde_json::from_str(&batch.json).unwrap();
+        assert_eq!(events.len(), 2);
     }
 
     #[test]
