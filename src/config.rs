@@ -9,6 +9,8 @@
 //!   proxy such as PgBouncer, which cannot carry LISTEN.
 //! - `COCKPIT_REFRESH_SECS`: interval of the daily-column refresh (default
 //!   [`DEFAULT_REFRESH_SECS`], at least 1).
+//! - `COCKPIT_REQUEST_TIMEOUT_SECS`: longest time a request other than ingest may take
+//!   (default [`DEFAULT_REQUEST_TIMEOUT_SECS`]); ingest has [`INGEST_TIMEOUT`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,6 +21,11 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/cockp
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// The spec's refresh interval of the daily columns.
 pub const DEFAULT_REFRESH_SECS: u64 = 60;
+/// Longest time of a request other than ingest: reads answer in milliseconds, so a request
+/// still waiting after this is stuck (e.g. on a frozen database connection).
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Longest time of an ingest request: a 10 MiB batch takes seconds.
+pub const INGEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connections in the pool of one instance.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -37,4 +44,6 @@ pub struct Config {
     pub refresh_interval: Duration,
     /// Maximum connections in the pool.
     pub pool_size: usize,
+    /// Longest time of a request other than ingest.
+    pub request_timeout: Duration,
 }

@@ -1,6 +1,7 @@
 //! PostgreSQL: the connection pool and the migrations embedded in the binary.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -36,6 +37,24 @@ pub enum DbError {
     Build(#[from] deadpool_postgres::BuildError),
 }
 
+impl DbError {
+    /// The server's SQLSTATE, when the server answered with an error.
+    pub fn postgres_code(&self) -> Option<tokio_postgres::error::SqlState> {
+        match self {
+            DbError::Postgres(e) => e.code().cloned(),
+            _ => None,
+        }
+    }
+
+    /// The server's own message, when the server answered with an error.
+    pub fn postgres_message(&self) -> Option<String> {
+        match self {
+            DbError::Postgres(e) => e.as_db_error().map(|d| d.message().to_string()),
+            _ => None,
+        }
+    }
+}
+
 /// A PostgreSQL error with the server's code, message and detail (for logs only).
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -49,9 +68,31 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A pool of at most `size` connections to `url`.
+/// Longest wait to establish a connection: a server that does not answer is an error, not
+/// a hang.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for a pooled connection: past it the request answers 503, it never hangs.
+pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `statement_timeout` of the service's sessions: a statement that runs longer is
+/// stuck (a 50,000-event batch takes seconds); it backs up the cancellation of abandoned
+/// requests. Migrations lift it for their own session.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(110);
+
+/// A pool of at most `size` connections to `url`, with bounded connect, checkout and
+/// statement times.
 pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
+    let mut config =
+        tokio_postgres::Config::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // A startup option: the session default, which RESET returns to.
+    let options = format!(
+        "{} -c statement_timeout={}",
+        config.get_options().unwrap_or(""),
+        STATEMENT_TIMEOUT.as_millis()
+    );
+    config.options(options.trim());
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -59,7 +100,106 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Ok(Pool::builder(manager).max_size(size).build()?)
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()?)
+}
+
+/// Runs `work` on a pooled connection. Should the caller stop waiting before `work` is done
+/// (its client went away, its request timed out), the statement is cancelled in
+/// PostgreSQL and the connection is closed instead of returned to the pool: no other
+/// request ever queues behind work that nobody waits for, or behind a frozen socket.
+pub async fn run<T>(
+    pool: &Pool,
+    work: impl AsyncFnOnce(&deadpool_postgres::Client) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let checkout = Checkout::new(pool.get().await?);
+    let result = work(checkout.client()).await;
+    checkout.finish();
+    result
+}
+
+/// The rows of one prepared (cached) statement, run through [`run`].
+pub async fn query(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, DbError> {
+    run(pool, async |client| {
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, params).await?)
+    })
+    .await
+}
+
+/// The one row a statement answers (an error when there is none).
+pub async fn query_one(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<tokio_postgres::Row, DbError> {
+    query(pool, sql, params)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DbError::Unexpected("a statement answered no row".into()))
+}
+
+/// A pooled connection that is cancelled and discarded unless finished.
+struct Checkout {
+    client: Option<deadpool_postgres::Client>,
+    cancel: tokio_postgres::CancelToken,
+}
+
+impl Checkout {
+    fn new(client: deadpool_postgres::Client) -> Self {
+        Checkout {
+            cancel: client.cancel_token(),
+            client: Some(client),
+        }
+    }
+
+    fn client(&self) -> &deadpool_postgres::Client {
+        self.client
+            .as_ref()
+            .expect("the client is there until finish or drop")
+    }
+
+    /// The work is over (done or failed): the connection goes back to the pool.
+    fn finish(mut self) {
+        self.client.take();
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        // Out of the pool; closed once the cancel request has been sent (bounded: the
+        // server may be unreachable, which is maybe why the caller gave up).
+        let detached = deadpool_postgres::Object::take(client);
+        let cancel = self.cancel.clone();
+        tracing::warn!("a database call was abandoned by its caller; cancelling it");
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let sent = tokio::time::timeout(CONNECT_TIMEOUT, cancel.cancel_query(NoTls)).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    tracing::warn!("the cancel request of an abandoned call did not go through");
+                }
+                drop(detached);
+            });
+        }
+    }
+}
+
+/// Whether an error is the pool's timeout (no connection could be had in time).
+pub fn is_pool_timeout(e: &DbError) -> bool {
+    matches!(e, DbError::Pool(deadpool_postgres::PoolError::Timeout(_)))
 }
 
 /// Creates the database named in `url` when it does not exist yet, connecting to the
@@ -98,6 +238,8 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
 /// Runs the pending migrations under a session advisory lock.
 pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
     let mut client = pool.get().await?;
+    // A migration may build an index over millions of rows: no statement time limit here.
+    client.batch_execute("SET statement_timeout = 0").await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
@@ -108,6 +250,7 @@ pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
+    client.batch_execute("RESET statement_timeout").await?;
     let report = result?;
     for migration in report.applied_migrations() {
         tracing::info!(version = migration.version(), name = %migration.name(), "applied migration");
@@ -127,18 +270,22 @@ pub fn latest_migration_version() -> i64 {
 
 /// Whether the database answers and has every embedded migration applied.
 pub async fn is_ready(pool: &Pool) -> Result<bool, DbError> {
-    let client = pool.get().await?;
-    let row = client
-        .query_opt("SELECT max(version) FROM refinery_schema_history", &[])
-        .await;
-    match row {
-        Ok(Some(row)) => {
-            Ok(row.get::<_, Option<i32>>(0).map(i64::from) >= Some(latest_migration_version()))
+    run(pool, async |client| {
+        let row = client
+            .query_opt("SELECT max(version) FROM refinery_schema_history", &[])
+            .await;
+        match row {
+            Ok(Some(row)) => {
+                Ok(row.get::<_, Option<i32>>(0).map(i64::from) >= Some(latest_migration_version()))
+            }
+            Ok(None) => Ok(false),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
         }
-        Ok(None) => Ok(false),
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    })
+    .await
 }
 
 /// The SQL of `sql/queries/summary_drift.sql` (tests and `bench --verify`).

@@ -24,9 +24,23 @@ pub enum ApiError {
     /// The body is over a size or count limit (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The database could not serve in time (no free connection): 503, try again.
+    #[error("the service is busy; try again shortly")]
+    Unavailable,
     /// Anything else: logged, answered as a bare 500.
     #[error(transparent)]
-    Internal(#[from] DbError),
+    Internal(DbError),
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        if crate::db::is_pool_timeout(&e) {
+            tracing::warn!(error = %e, "no database connection in time");
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal(e)
+        }
+    }
 }
 
 impl ApiError {
@@ -36,6 +50,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
         }
     }

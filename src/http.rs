@@ -41,10 +41,14 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Interval of the daily-column refresh (readiness wants a refresh within 3 of them).
     pub refresh_interval: Duration,
+    /// Longest time of a request other than ingest.
+    pub request_timeout: Duration,
     /// The GraphQL schema.
     pub schema: CockpitSchema,
     /// Fan-out of live changes to subscriptions.
     pub hub: Arc<Hub>,
+    /// One ingest at a time per organization, waited for outside the pool.
+    pub ingest_gate: Arc<ingest::OrgGate>,
     /// Turns true when the service starts shutting down: WebSockets say goodbye.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Held by every open WebSocket; shutdown waits until all are dropped.
@@ -53,22 +57,31 @@ pub struct AppState {
 
 /// The service's routes.
 pub fn router(state: AppState) -> Router {
-    let events = post(ingest_events).layer(DefaultBodyLimit::max(ingest::MAX_BODY_BYTES));
-    Router::new()
-        .route("/v1/events", events)
+    let events = Router::new()
+        .route(
+            "/v1/events",
+            post(ingest_events).layer(DefaultBodyLimit::max(ingest::MAX_BODY_BYTES)),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::config::INGEST_TIMEOUT,
+        ));
+    // A request that cannot finish in this time is stuck; dropping it cancels its database
+    // work (db::run). WebSocket upgrades answer at once and are not concerned.
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, state.request_timeout);
+    let reads = Router::new()
         .route("/graphql", get(crate::web::graphiql).post(graphql_request))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .merge(crate::web::routes())
+        .layer(timeout);
+    events
+        .merge(reads)
         .layer(axum::middleware::from_fn(telemetry::time_requests))
         .layer(TraceLayer::new_for_http())
-        // A request that cannot finish in this time is stuck (a 10 MiB batch takes seconds).
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(120),
-        ))
         .with_state(state)
 }
 
@@ -103,7 +116,7 @@ async fn ingest_events(
         })?;
     let batch = ingest::read_body(&body, ndjson)?;
     let events = batch.len();
-    let report = ingest::store(&state.pool, &claims.org, batch).await?;
+    let report = ingest::store(&state.pool, &state.ingest_gate, &claims.org, batch).await?;
     ingest::count(&report);
     tracing::info!(
         org = %claims.org,
@@ -303,6 +316,8 @@ impl Application {
             pool: pool.clone(),
             keys: Arc::new(Keys::new(&config.jwt_secret)),
             refresh_interval: config.refresh_interval,
+            request_timeout: config.request_timeout,
+            ingest_gate: Arc::new(ingest::OrgGate::default()),
             schema: graphql::schema(pool.clone(), hub.clone(), config.refresh_interval),
             hub,
         };

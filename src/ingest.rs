@@ -2,11 +2,15 @@
 //! one JSON object, or NDJSON), bounded, and handed whole to `cockpit.ingest_events`, which
 //! judges and stores every event in one round trip.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::error::ApiError;
 
 /// Largest accepted body.
@@ -334,9 +338,51 @@ fn numeric_problem(number: &str) -> Option<String> {
     None
 }
 
+/// One ingest at a time per organization and instance, waited for *outside* the pool: the
+/// database serializes an organization's batches anyway (its advisory lock), so queued
+/// batches of one busy tenant would otherwise each hold a pooled connection while they
+/// wait, and starve every other tenant and `/readyz`.
+#[derive(Debug, Default)]
+pub struct OrgGate {
+    orgs: std::sync::Mutex<HashMap<String, Weak<Semaphore>>>,
+}
+
+/// Entries kept before the gate forgets organizations that have nothing in flight.
+const GATE_PRUNE_AT: usize = 1024;
+
+impl OrgGate {
+    /// Waits for `org`'s turn; the turn lasts as long as the permit.
+    pub async fn enter(&self, org: &str) -> Result<OwnedSemaphorePermit, ApiError> {
+        let semaphore = {
+            let mut orgs = self.orgs.lock().map_err(|_| ApiError::Unavailable)?;
+            if orgs.len() >= GATE_PRUNE_AT {
+                orgs.retain(|_, gate| gate.strong_count() > 0);
+            }
+            match orgs.get(org).and_then(Weak::upgrade) {
+                Some(semaphore) => semaphore,
+                None => {
+                    let semaphore = Arc::new(Semaphore::new(1));
+                    orgs.insert(org.to_string(), Arc::downgrade(&semaphore));
+                    semaphore
+                }
+            }
+        };
+        semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Unavailable)
+    }
+}
+
 /// Judges and stores a batch for `org` in one transaction; the events it accepts are
-/// durable when this returns.
-pub async fn store(pool: &Pool, org: &str, batch: Batch) -> Result<IngestReport, ApiError> {
+/// durable when this returns. Dropped before it returns, it cancels its statement
+/// ([`db::run`]).
+pub async fn store(
+    pool: &Pool,
+    gate: &OrgGate,
+    org: &str,
+    batch: Batch,
+) -> Result<IngestReport, ApiError> {
     let mut report = if batch.positions.is_empty() {
         IngestReport {
             accepted: 0,
@@ -344,25 +390,24 @@ pub async fn store(pool: &Pool, org: &str, batch: Batch) -> Result<IngestReport,
             rejected: Vec::new(),
         }
     } else {
-        let client = pool.get().await.map_err(DbError::from)?;
-        let statement = client
-            .prepare_cached(INGEST_SQL)
-            .await
-            .map_err(DbError::from)?;
-        let row = client
-            .query_one(&statement, &[&org, &batch.json])
-            .await
-            .map_err(|e| match e.code() {
-                // The function's own argument checks (e.g. an over-long organization id).
-                Some(code) if *code == tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE => {
-                    ApiError::BadRequest(
-                        e.as_db_error()
-                            .map(|d| d.message().to_string())
-                            .unwrap_or_default(),
-                    )
-                }
-                _ => ApiError::Internal(DbError::from(e)),
-            })?;
+        let _turn = gate.enter(org).await?;
+        let row = db::run(pool, async |client| {
+            let statement = client.prepare_cached(INGEST_SQL).await?;
+            Ok(client.query_one(&statement, &[&org, &batch.json]).await?)
+        })
+        .await
+        .map_err(|e| match e.postgres_code() {
+            // The function's own argument checks (e.g. an over-long organization id).
+            Some(code) if code == tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE => {
+                ApiError::BadRequest(e.postgres_message().unwrap_or_default())
+            }
+            // statement_timeout: the batch could not be judged in time.
+            Some(code) if code == tokio_postgres::error::SqlState::QUERY_CANCELED => {
+                tracing::warn!(org, error = %e, "ingest statement cancelled");
+                ApiError::Unavailable
+            }
+            _ => ApiError::from(e),
+        })?;
         let answer: serde_json::Value = row.get(0);
         let mut report: IngestReport = serde_json::from_value(answer)
             .map_err(|e| ApiError::Internal(DbError::Unexpected(format!("ingest answer: {e}"))))?;
@@ -394,7 +439,7 @@ pub async fn store_json(
     events: &serde_json::Value,
 ) -> Result<IngestReport, ApiError> {
     let batch = read_body(events.to_string().as_bytes(), false)?;
-    store(pool, org, batch).await
+    store(pool, &OrgGate::default(), org, batch).await
 }
 
 /// Counts a batch's events in `cockpit_ingest_events_total`.

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use cockpit::auth::{parse_ttl, Keys, TokenRole};
 use cockpit::config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
+    DEFAULT_REQUEST_TIMEOUT_SECS,
 };
 use cockpit::http::{shutdown_signal, Application};
 use cockpit::{db, startup};
@@ -68,6 +69,10 @@ struct ServeArgs {
     /// Connections in the database pool.
     #[arg(long, env = "COCKPIT_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pool_size: usize,
+    /// Longest time a request other than ingest may take before it answers 503.
+    #[arg(long, env = "COCKPIT_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -239,6 +244,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         jwt_secret,
         refresh_interval: Duration::from_secs(args.refresh_secs),
         pool_size: args.pool_size,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
     };
     let app = Application::build(&config)
         .await
@@ -274,6 +280,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         jwt_secret: jwt_secret.clone(),
         refresh_interval: Duration::from_secs(args.refresh_secs),
         pool_size: DEFAULT_POOL_SIZE,
+        request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
     };
     let app = Application::build(&config)
         .await

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::graphql::types::{
     Agent, AgentRow, AgentStatus, Channel, DateTime as GqlDateTime, Role, StatusChange,
 };
@@ -35,20 +35,16 @@ fn agent_at(row: &Row, at: usize) -> Result<Agent, DbError> {
 
 /// The agent `id` of `org`, if any.
 pub async fn agent(pool: &Pool, org: &str, id: &str) -> Result<Option<Agent>, DbError> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(VIEWER_SQL).await?;
-    client
-        .query_opt(&statement, &[&org, &id])
+    db::query(pool, VIEWER_SQL, &[&org, &id])
         .await?
-        .map(|row| agent_at(&row, 0))
+        .first()
+        .map(|row| agent_at(row, 0))
         .transpose()
 }
 
 /// The products of `org`: (id, name), by name.
 pub async fn products(pool: &Pool, org: &str) -> Result<Vec<(String, String)>, DbError> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(PRODUCTS_SQL).await?;
-    let rows = client.query(&statement, &[&org]).await?;
+    let rows = db::query(pool, PRODUCTS_SQL, &[&org]).await?;
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect()
@@ -76,12 +72,8 @@ pub async fn cockpit(
     channel: Option<Channel>,
     search: Option<&str>,
 ) -> Result<Option<CockpitData>, DbError> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(COCKPIT_SQL).await?;
     let channel = channel.map(Channel::as_str);
-    let rows = client
-        .query(&statement, &[&org, &product, &channel, &search])
-        .await?;
+    let rows = db::query(pool, COCKPIT_SQL, &[&org, &product, &channel, &search]).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -138,11 +130,12 @@ pub async fn set_agent_status(
     target: &str,
     status: AgentStatus,
 ) -> Result<(StatusOutcome, Option<Agent>), DbError> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(SET_STATUS_SQL).await?;
-    let row = client
-        .query_one(&statement, &[&org, &actor, &target, &status.as_str()])
-        .await?;
+    let row = db::query_one(
+        pool,
+        SET_STATUS_SQL,
+        &[&org, &actor, &target, &status.as_str()],
+    )
+    .await?;
     let outcome: String = row.try_get(0)?;
     let outcome = match outcome.as_str() {
         "CHANGED" => StatusOutcome::Changed,
@@ -167,9 +160,7 @@ pub async fn status_history(
     agent: &str,
     limit: i64,
 ) -> Result<Vec<StatusChange>, DbError> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(HISTORY_SQL).await?;
-    let rows = client.query(&statement, &[&org, &agent, &limit]).await?;
+    let rows = db::query(pool, HISTORY_SQL, &[&org, &agent, &limit]).await?;
     rows.iter()
         .map(|row| {
             let from: String = row.try_get(0)?;

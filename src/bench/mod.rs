@@ -328,6 +328,9 @@ pub async fn ingest(base_url: &str, senders: usize, seconds: u64) -> Result<(), 
         jwt_secret: secret.into(),
         refresh_interval: std::time::Duration::from_secs(60),
         pool_size: senders * 2,
+        request_timeout: std::time::Duration::from_secs(
+            crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
+        ),
     };
     let app = crate::http::Application::build(&config)
         .await
@@ -534,6 +537,9 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
         jwt_secret: secret.into(),
         refresh_interval: std::time::Duration::from_secs(3600),
         pool_size: clients,
+        request_timeout: std::time::Duration::from_secs(
+            crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
+        ),
     };
     let app = crate::http::Application::build(&config)
         .await

@@ -8,7 +8,7 @@ use deadpool_postgres::Pool;
 use serde::Deserialize;
 use tokio::time::MissedTickBehavior;
 
-use crate::db::DbError;
+use crate::db::{self, DbError};
 
 const REFRESH_SQL: &str = include_str!("../../sql/queries/refresh_daily.sql");
 const REFRESH_AGE_SQL: &str = include_str!("../../sql/queries/refresh_age.sql");
@@ -27,9 +27,7 @@ pub struct RefreshReport {
 /// Runs one refresh. `None` when another session is refreshing right now.
 pub async fn refresh_once(pool: &Pool) -> Result<Option<RefreshReport>, DbError> {
     let started = std::time::Instant::now();
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(REFRESH_SQL).await?;
-    let row = client.query_one(&statement, &[]).await?;
+    let row = db::query_one(pool, REFRESH_SQL, &[]).await?;
     let answer: Option<serde_json::Value> = row.get(0);
     if answer.is_some() {
         metrics::histogram!("cockpit_refresh_duration_seconds")
@@ -45,9 +43,7 @@ pub async fn refresh_once(pool: &Pool) -> Result<Option<RefreshReport>, DbError>
 
 /// Seconds since the last refresh by any instance; `None` when there was none.
 pub async fn refresh_age(pool: &Pool) -> Result<Option<f64>, DbError> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(REFRESH_AGE_SQL).await?;
-    Ok(client.query_one(&statement, &[]).await?.get(0))
+    Ok(db::query_one(pool, REFRESH_AGE_SQL, &[]).await?.get(0))
 }
 
 /// Refreshes every `interval` until the task is dropped. A failed refresh is logged and

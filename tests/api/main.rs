@@ -16,6 +16,7 @@ mod ingest_edge;
 mod live;
 mod metrics;
 mod ordering;
+mod outages;
 mod reactivation;
 mod reporting;
 mod screen;

@@ -297,7 +297,7 @@ impl Drop for Browser {
         let _ = self.driver.start_kill();
         // After a failed test the session was never closed: end its browser too.
         let _ = std::process::Command::new("pkill")
-            .arg("-f")
+            .args(["-f", "--"])
             .arg(format!("--user-data-dir={}", self.profile.display()))
             .status();
         let _ = std::fs::remove_dir_all(&self.profile);

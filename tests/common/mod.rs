@@ -272,6 +272,7 @@ pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>
         jwt_secret: JWT_SECRET.to_string(),
         refresh_interval: Duration::from_secs(1),
         pool_size: 4,
+        request_timeout: Duration::from_secs(cockpit::config::DEFAULT_REQUEST_TIMEOUT_SECS),
     };
     let app = Application::build(&config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -10,6 +10,9 @@ use tokio::task::JoinHandle;
 
 struct State {
     open: AtomicBool,
+    /// While true, nothing is forwarded: connections stay open and silent (a frozen
+    /// network path), new ones are accepted and held the same way.
+    frozen: tokio::sync::watch::Sender<bool>,
     connections: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -28,6 +31,7 @@ impl Proxy {
         let port = listener.local_addr().expect("proxy address").port();
         let state = Arc::new(State {
             open: AtomicBool::new(true),
+            frozen: tokio::sync::watch::channel(false).0,
             connections: Mutex::new(Vec::new()),
         });
         let accepting = state.clone();
@@ -39,8 +43,18 @@ impl Proxy {
                 let Ok(mut outbound) = TcpStream::connect(target).await else {
                     continue;
                 };
+                let mut frozen = accepting.frozen.subscribe();
                 let pipe = tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let frozen_now = *frozen.borrow();
+                    let froze = frozen_now
+                        || tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+                            changed = frozen.wait_for(|f| *f) => changed.is_ok(),
+                        };
+                    if froze {
+                        // Keep both sockets open and say nothing, forever.
+                        std::future::pending::<()>().await;
+                    }
                 });
                 accepting.connections.lock().expect("proxy lock").push(pipe);
             }
@@ -58,6 +72,16 @@ impl Proxy {
         for pipe in self.state.connections.lock().expect("proxy lock").drain(..) {
             pipe.abort();
         }
+    }
+
+    /// Freezes every connection: open, silent, nothing forwarded either way.
+    pub fn freeze(&self) {
+        self.state.frozen.send_replace(true);
+    }
+
+    /// New connections flow again (frozen ones stay frozen, as after a network partition).
+    pub fn thaw(&self) {
+        self.state.frozen.send_replace(false);
     }
 
     /// Accepts connections again.
