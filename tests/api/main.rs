@@ -12,6 +12,7 @@ mod demo;
 mod graphql;
 mod health;
 mod ingest;
+mod ingest_differential;
 mod ingest_edge;
 mod live;
 mod metrics;
