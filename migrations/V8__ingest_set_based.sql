@@ -133,10 +133,14 @@ BEGIN
     -- Already stored ids: a duplicate when the same by meaning, else a conflict.
     known AS (
         SELECT t.*, k.type AS old_type, k.at AS old_at, k.payload AS old_payload,
-               k.event_id IS NOT NULL AS stored
+               k.type IS NOT NULL AS stored
           FROM typed t
-          LEFT JOIN cockpit.events k
-            ON t.ok AND k.org_id = p_org_id AND k.event_id = t.event_id
+          -- LATERAL: one primary-key probe per event, never a scan of the event log.
+          LEFT JOIN LATERAL (
+              SELECT k.type, k.at, k.payload
+                FROM cockpit.events k
+               WHERE t.ok AND k.org_id = p_org_id AND k.event_id = t.event_id
+          ) k ON true
     ),
     -- The new events: what the conversation is and who is named.
     fresh AS (
@@ -154,8 +158,11 @@ BEGIN
                count(*) FILTER (WHERE k.type = 'conversation_opened') OVER (PARTITION BY k.conv_key) AS opened_here,
                max(k.channel) FILTER (WHERE k.type = 'conversation_opened') OVER (PARTITION BY k.conv_key) AS batch_channel
           FROM known k
-          LEFT JOIN cockpit.conversations c
-            ON c.org_id = p_org_id AND c.conversation_id = k.conv_key
+          LEFT JOIN LATERAL (
+              SELECT c.channel, c.conversation_id
+                FROM cockpit.conversations c
+               WHERE c.org_id = p_org_id AND c.conversation_id = k.conv_key
+          ) c ON true
          WHERE k.ok AND NOT k.stored
     ),
     -- Predecessors in the batch, in the order of spec 3.1: the position of the last
