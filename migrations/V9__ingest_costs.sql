@@ -36,3 +36,14 @@ AS $$
         ELSE p::timestamptz
     END
 $$;
+
+-- 4. The refresh reads a conversation's assignments, resolutions and replies, never its
+--    customer messages: an index of just those events keeps a conversation's recompute
+--    proportional to them (a customer writing 10,000 times costs the refresh nothing), and
+--    a customer message costs one index entry less at ingest. It replaces the index of
+--    every event by conversation, which nothing else reads any more (ingest reads the
+--    partial indexes of V7).
+CREATE INDEX events_work_by_conversation
+    ON cockpit.events (org_id, conversation_id, at, rank, event_id)
+    WHERE type IN ('assigned', 'reactivated', 'resolved', 'agent_message');
+DROP INDEX cockpit.events_by_conversation;

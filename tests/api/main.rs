@@ -19,6 +19,7 @@ mod metrics;
 mod ordering;
 mod outages;
 mod reactivation;
+mod refresh;
 mod reporting;
 mod screen;
 mod search;

@@ -1,0 +1,141 @@
+//! The refresh of the daily columns as it runs in production: in bounded chunks, once per
+//! interval across instances, and with its own upkeep where autovacuum is off.
+
+use serde_json::{json, Value};
+
+use crate::common::{minutes_ago, spawn_app, team, TestApp};
+
+/// `n` conversations opened, assigned and answered: each marked for the refresh.
+async fn conversations(app: &TestApp, n: usize) {
+    let t0 = minutes_ago(30);
+    let mut events = team(&t0);
+    for i in 0..n {
+        events.push(json!({"id": format!("o{i}"), "type": "conversation_opened", "at": minutes_ago(20), "conversation": format!("c{i}"), "product": "p1", "channel": "LIVE_CHAT"}));
+        events.push(json!({"id": format!("a{i}"), "type": "assigned", "at": minutes_ago(19), "conversation": format!("c{i}"), "agent": "okan"}));
+        events.push(json!({"id": format!("r{i}"), "type": "agent_message", "at": minutes_ago(18), "conversation": format!("c{i}"), "agent": "okan"}));
+    }
+    app.ingest_ok("acme", &json!(events)).await;
+}
+
+/// A session that holds the refresh lock: the app's own refresher skips every tick while
+/// it lives, and refreshes run through [`refresh_with`] on it.
+async fn refresh_holder(app: &TestApp) -> tokio_postgres::Client {
+    let client = app.db.client().await;
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended('cockpit.refresh_daily', 0))",
+            &[],
+        )
+        .await
+        .expect("hold the refresh lock");
+    client
+}
+
+/// Runs the refresh function with its arguments on the holder's session.
+async fn refresh_with(
+    holder: &mut tokio_postgres::Client,
+    skip_seconds: Option<f64>,
+    chunk: i32,
+) -> Option<Value> {
+    holder
+        .query_one(
+            "SELECT cockpit.refresh_daily($1::double precision * interval '1 second', $2)",
+            &[&skip_seconds, &chunk],
+        )
+        .await
+        .expect("refresh")
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_backlog_is_refreshed_in_bounded_chunks_and_ends_exactly_right() {
+    let app = spawn_app().await;
+    let mut holder = refresh_holder(&app).await;
+    conversations(&app, 12).await;
+    let mut chunks = Vec::new();
+    loop {
+        let answer = refresh_with(&mut holder, None, 5).await.expect("a refresh");
+        chunks.push((answer["conversations"].clone(), answer["more"].clone()));
+        if answer["more"] == json!(false) || chunks.len() > 5 {
+            break;
+        }
+    }
+    assert_eq!(
+        chunks,
+        vec![
+            (json!(5), json!(true)),
+            (json!(5), json!(true)),
+            (json!(2), json!(false))
+        ]
+    );
+    let drift: i64 = app
+        .db
+        .client()
+        .await
+        .query_one(cockpit::db::SUMMARY_DRIFT_SQL, &[])
+        .await
+        .expect("drift")
+        .get(0);
+    assert_eq!(drift, 0, "the summary equals a full recompute");
+    let daily = app.db.agent_daily().await;
+    assert!(daily.iter().any(|row| row.contains("okan")), "{daily:?}");
+}
+
+#[tokio::test]
+async fn a_refresh_soon_after_another_is_skipped_and_an_unconditional_one_is_not() {
+    let app = spawn_app().await;
+    let mut holder = refresh_holder(&app).await;
+    conversations(&app, 1).await;
+    assert!(refresh_with(&mut holder, None, 100).await.is_some());
+    // Another instance's tick a moment later: the last refresh is younger than an hour.
+    assert_eq!(refresh_with(&mut holder, Some(3600.0), 100).await, None);
+    // Past the given age it refreshes.
+    assert!(refresh_with(&mut holder, Some(0.0), 100).await.is_some());
+}
+
+#[tokio::test]
+async fn the_upkeep_vacuums_the_rewritten_tables_once_across_instances() {
+    let app = spawn_app().await;
+    conversations(&app, 3).await;
+    app.db.refresh().await;
+    let pool = cockpit::db::pool(&app.db.url, 1).expect("pool");
+
+    // Another instance is at it: this one leaves it.
+    let other = app.db.client().await;
+    other
+        .execute("SELECT pg_advisory_lock(x'636f636b70697402'::bigint)", &[])
+        .await
+        .expect("hold the upkeep lock");
+    assert!(!cockpit::live::refresher::upkeep(&pool)
+        .await
+        .expect("upkeep"));
+    drop(other);
+
+    assert!(cockpit::live::refresher::upkeep(&pool)
+        .await
+        .expect("upkeep"));
+    let vacuumed: Vec<String> = app
+        .db
+        .client()
+        .await
+        .query(
+            "SELECT relname::text FROM pg_stat_user_tables \
+              WHERE schemaname = 'cockpit' AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL \
+              ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("stats")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for table in [
+        "conversation_daily",
+        "conversations",
+        "daily_stats",
+        "dirty_conversations",
+        "refresh_state",
+    ] {
+        assert!(vacuumed.iter().any(|t| t == table), "{table}: {vacuumed:?}");
+    }
+}
