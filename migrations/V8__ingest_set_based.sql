@@ -51,6 +51,7 @@ DECLARE
     v_rejected jsonb := '[]';
     v_accepted integer := 0;
     v_duplicates integer := 0;
+    v_products text[];
 BEGIN
     IF p_org_id IS NULL OR btrim(p_org_id) = '' OR length(p_org_id) > max_id THEN
         RAISE EXCEPTION 'the organization id must be a non-empty string of at most % characters', max_id
@@ -84,7 +85,7 @@ BEGIN
     ),
     -- Well-formed by the exact path's own rules (no stricter, no looser: the same helpers),
     -- with the canonical payload the exact path stores.
-    shaped AS (
+    shaped AS MATERIALIZED (
         SELECT r.idx, r.conv_key, r.ev,
                r.ev ->> 'id' AS event_id, r.ev ->> 'type' AS type,
                cockpit.parse_instant(r.ev ->> 'at') AS at,
@@ -252,12 +253,43 @@ BEGIN
       INTO v_rows
       FROM known k;
 
-    -- The fast conversations: their new conversations, events, state and marks.
-    INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, opened_at)
-    SELECT p_org_id, r.conversation, r.product_id, r.channel, r.at
-      FROM unnest(v_rows) r
-     WHERE r.route = 'fast' AND r.type = 'conversation_opened'
-     ORDER BY r.idx;
+    -- The fast conversations. Those opened by this batch are inserted with their final
+    -- state and assignee, taken from the batch (it holds all their events): no update
+    -- after the insert. Those already stored are updated from their lifecycle events.
+    WITH fast AS (
+        SELECT r.* FROM unnest(v_rows) r WHERE r.route = 'fast'
+    ),
+    last_lifecycle AS (
+        SELECT DISTINCT ON (f.conversation) f.conversation, f.type
+          FROM fast f
+         WHERE f.type IN ('conversation_opened', 'assigned', 'reactivated', 'resolved')
+         ORDER BY f.conversation, f.at DESC, f.rank DESC, f.event_id COLLATE "C" DESC
+    ),
+    last_assignment AS (
+        SELECT DISTINCT ON (f.conversation) f.conversation, f.agent_id
+          FROM fast f
+         WHERE f.type IN ('assigned', 'reactivated')
+         ORDER BY f.conversation, f.at DESC, f.rank DESC, f.event_id COLLATE "C" DESC
+    ),
+    opened AS (
+        INSERT INTO cockpit.conversations
+               (org_id, conversation_id, product_id, channel, opened_at, state, assignee_id)
+        SELECT p_org_id, o.conversation, o.product_id, o.channel, o.at,
+               CASE WHEN l.type = 'resolved' THEN 'RESOLVED' ELSE 'ACTIVE' END, a.agent_id
+          FROM fast o
+          JOIN last_lifecycle l ON l.conversation = o.conversation
+          LEFT JOIN last_assignment a ON a.conversation = o.conversation
+         WHERE o.type = 'conversation_opened'
+         ORDER BY o.idx
+        RETURNING product_id, assignee_id
+    )
+    -- Active counts change for the products where a conversation arrived assigned (the
+    -- update trigger of V6 covers the stored ones).
+    SELECT array_agg(DISTINCT o.product_id) FILTER (WHERE o.assignee_id IS NOT NULL)
+      INTO v_products
+      FROM opened o;
+    PERFORM cockpit.notify_live(p_org_id, x.product, 'active')
+       FROM unnest(v_products) x(product);
 
     INSERT INTO cockpit.events (org_id, event_id, type, at, rank, conversation_id, agent_id, by_id, payload)
     SELECT p_org_id, r.event_id, r.type, r.at, r.rank, r.conversation, r.agent_id, r.by_id, r.payload
@@ -284,7 +316,11 @@ BEGIN
                  LIMIT 1) AS assignee_id
           FROM (SELECT DISTINCT r.conversation COLLATE "C" AS conversation_id
                   FROM unnest(v_rows) r
-                 WHERE r.route = 'fast' AND r.type IN ('assigned', 'reactivated', 'resolved')) t
+                 WHERE r.route = 'fast' AND r.type IN ('assigned', 'reactivated', 'resolved')
+                EXCEPT
+                SELECT r.conversation COLLATE "C"
+                  FROM unnest(v_rows) r
+                 WHERE r.route = 'fast' AND r.type = 'conversation_opened') t
       ) s
      WHERE c.org_id = p_org_id AND c.conversation_id = s.conversation_id
        AND (c.state, c.assignee_id) IS DISTINCT FROM (s.state, s.assignee_id);
