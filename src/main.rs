@@ -110,6 +110,10 @@ struct BenchIngestArgs {
     /// Seconds each phase runs.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// P9 instead: one 50,000-event conversation in one batch, then single events into it
+    /// against a fresh conversation.
+    #[arg(long)]
+    long: bool,
 }
 
 #[derive(Args)]
@@ -193,6 +197,9 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Demo(args) => demo(args).await,
         Command::Bench(BenchCommand::Query(args)) => {
             cockpit::bench::query(&args.database_url, args.clients, args.seconds).await
+        }
+        Command::Bench(BenchCommand::Ingest(args)) if args.long => {
+            cockpit::bench::ingest_long(&args.database_url).await
         }
         Command::Bench(BenchCommand::Ingest(args)) => {
             cockpit::bench::ingest(&args.database_url, args.senders, args.seconds).await

@@ -9,6 +9,9 @@ use deadpool_postgres::Pool;
 
 use crate::db::{self, quote_ident, DbError};
 
+mod ingest_long;
+pub use ingest_long::ingest_long;
+
 const WORKLOAD_SQL: &str = include_str!("../../sql/bench/workload.sql");
 /// Reference rate: conversations a day, across the 10 organizations.
 const PER_DAY: i32 = 200_000;

@@ -1,0 +1,115 @@
+//! `cockpit bench ingest --long`: P9, ingest cost against conversation length. One batch of
+//! 50,000 customer messages of one conversation (time of the batch), then single events
+//! into that 50,000-event conversation against the same events into a fresh one.
+
+use std::time::Instant;
+
+use super::{median, prepare, url_with_db, HttpClient};
+
+/// Events of the long conversation's batch (the batch limit).
+const LONG: usize = crate::ingest::MAX_EVENTS;
+/// Single-event batches timed into each conversation.
+const PROBES: usize = 40;
+
+fn at(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Runs the P9 measurements on the 1-day bench database.
+pub async fn ingest_long(base_url: &str) -> Result<(), String> {
+    prepare(base_url, 1).await?;
+    let url = url_with_db(base_url, "cockpit_bench_1d")?;
+    let secret = "bench-secret";
+    let config = crate::config::Config {
+        database_url: url,
+        listen_url: None,
+        bind: "127.0.0.1:0"
+            .parse()
+            .map_err(|e: std::net::AddrParseError| e.to_string())?,
+        jwt_secret: secret.into(),
+        refresh_interval: std::time::Duration::from_secs(60),
+        pool_size: 4,
+        request_timeout: std::time::Duration::from_secs(
+            crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
+        ),
+    };
+    let app = crate::http::Application::build(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let token = crate::auth::Keys::new(secret).issue(
+        "org1",
+        "bench",
+        crate::auth::TokenRole::Service,
+        std::time::Duration::from_secs(3600),
+    );
+    let client = HttpClient::new(port);
+    let run = chrono::Utc::now().timestamp();
+    let start = chrono::Utc::now() - chrono::Duration::hours(2);
+    let open = |conversation: &str| {
+        serde_json::json!([{"id": format!("{conversation}-o"), "type": "conversation_opened",
+            "at": at(start), "conversation": conversation, "product": "p1", "channel": "WHATSAPP"}])
+        .to_string()
+    };
+    let long = format!("long{run}");
+    let fresh = format!("fresh{run}");
+    for conversation in [&long, &fresh] {
+        client.post_events(&token, open(conversation)).await?;
+    }
+
+    // One batch of 50,000 messages of one conversation.
+    let messages: Vec<serde_json::Value> = (0..LONG)
+        .map(|i| {
+            serde_json::json!({"id": format!("{long}-m{i}"), "type": "customer_message",
+                "at": at(start + chrono::Duration::milliseconds(i as i64 * 100)), "conversation": long})
+        })
+        .collect();
+    let started = Instant::now();
+    let answer = client
+        .post_events(&token, serde_json::Value::Array(messages).to_string())
+        .await?;
+    let long_batch = started.elapsed().as_secs_f64();
+    if answer["accepted"].as_u64() != Some(LONG as u64) {
+        return Err(format!("the long batch was not accepted whole: {answer}"));
+    }
+
+    // Then one event at a time (assignments alternating between two agents: each is judged
+    // against the conversation's state) into the long and the fresh conversation, in turn.
+    let mut long_ms = Vec::new();
+    let mut fresh_ms = Vec::new();
+    let probe_start = start + chrono::Duration::minutes(100);
+    for i in 0..PROBES {
+        for (conversation, times) in [(&long, &mut long_ms), (&fresh, &mut fresh_ms)] {
+            let body = serde_json::json!([{"id": format!("{conversation}-p{i}"), "type": "assigned",
+                "at": at(probe_start + chrono::Duration::seconds(i as i64)),
+                "conversation": conversation, "agent": format!("a{}", 1 + i % 2)}])
+            .to_string();
+            let t0 = Instant::now();
+            let answer = client.post_events(&token, body).await?;
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+            if answer["accepted"].as_u64() != Some(1) {
+                return Err(format!("a probe was not accepted: {answer}"));
+            }
+        }
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    let (long_median, fresh_median) = (median(&long_ms), median(&fresh_ms));
+    println!("ingest against conversation length (P9), POST /v1/events");
+    println!(
+        "  one batch of {LONG} events of one conversation   {long_batch:>8.2} s"
+    );
+    println!(
+        "  one event into a {LONG}-event conversation       {long_median:>8.2} ms (median of {PROBES})"
+    );
+    println!("  one event into a fresh conversation             {fresh_median:>8.2} ms (median of {PROBES})");
+    println!(
+        "  ratio long / fresh                              {:>8.2}",
+        long_median / fresh_median
+    );
+    Ok(())
+}
