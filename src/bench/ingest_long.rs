@@ -84,10 +84,11 @@ pub async fn ingest_long(base_url: &str) -> Result<(), String> {
     let probe_start = start + chrono::Duration::minutes(100);
     for i in 0..PROBES {
         for (conversation, times) in [(&long, &mut long_ms), (&fresh, &mut fresh_ms)] {
-            let body = serde_json::json!([{"id": format!("{conversation}-p{i}"), "type": "assigned",
+            let body =
+                serde_json::json!([{"id": format!("{conversation}-p{i}"), "type": "assigned",
                 "at": at(probe_start + chrono::Duration::seconds(i as i64)),
                 "conversation": conversation, "agent": format!("a{}", 1 + i % 2)}])
-            .to_string();
+                .to_string();
             let t0 = Instant::now();
             let answer = client.post_events(&token, body).await?;
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
@@ -100,9 +101,7 @@ pub async fn ingest_long(base_url: &str) -> Result<(), String> {
     let _ = server.await;
     let (long_median, fresh_median) = (median(&long_ms), median(&fresh_ms));
     println!("ingest against conversation length (P9), POST /v1/events");
-    println!(
-        "  one batch of {LONG} events of one conversation   {long_batch:>8.2} s"
-    );
+    println!("  one batch of {LONG} events of one conversation   {long_batch:>8.2} s");
     println!(
         "  one event into a {LONG}-event conversation       {long_median:>8.2} ms (median of {PROBES})"
     );
