@@ -104,6 +104,9 @@ struct BenchIngestArgs {
     /// Server to use (the 1-day bench database, loaded when missing).
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// History of the bench database, in days (1 or 14, loaded when missing).
+    #[arg(long, default_value_t = 1)]
+    days: u32,
     /// Concurrent senders.
     #[arg(long, default_value_t = 4)]
     senders: usize,
@@ -202,7 +205,7 @@ async fn run(command: Command) -> Result<(), String> {
             cockpit::bench::ingest_long(&args.database_url).await
         }
         Command::Bench(BenchCommand::Ingest(args)) => {
-            cockpit::bench::ingest(&args.database_url, args.senders, args.seconds).await
+            cockpit::bench::ingest(&args.database_url, args.days, args.senders, args.seconds).await
         }
         Command::Bench(BenchCommand::Refresh(args)) => {
             cockpit::bench::refresh(&args.database_url, &args.days, args.cycles, args.verify).await

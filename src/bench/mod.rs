@@ -318,12 +318,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// `cockpit bench ingest`: P6. `senders` concurrent senders post batches of 1,000 events to
+/// `cockpit bench ingest`: P6 on the `days`-day bench database. `senders` concurrent
+/// senders post batches of 1,000 events to
 /// `POST /v1/events` of an in-process service for `seconds`; then the same senders insert
 /// 1,000-row batches straight into a copy of the event table, for the ratio.
-pub async fn ingest(base_url: &str, senders: usize, seconds: u64) -> Result<(), String> {
-    let pool = prepare(base_url, 1).await?;
-    let url = url_with_db(base_url, "cockpit_bench_1d")?;
+pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> Result<(), String> {
+    let pool = prepare(base_url, days).await?;
+    let url = url_with_db(base_url, &format!("cockpit_bench_{days}d"))?;
     let secret = "bench-secret";
     let config = crate::config::Config {
         database_url: url.clone(),
