@@ -22,12 +22,32 @@ REVOKE EXECUTE ON FUNCTION cockpit.ingest_events_sequential(text, jsonb) FROM co
 COMMENT ON FUNCTION cockpit.ingest_events_sequential(text, jsonb) IS
 'The exact per-event judgement of a batch (one event at a time in batch order); called by cockpit.ingest_events for what its set-based judgement does not settle.';
 
--- One event of a batch as the fast path sees it.
-CREATE TYPE cockpit.batch_event AS (
+-- One event of a batch, read and checked for shape: what the set-based judgement starts
+-- from. `ok`: well-formed by the exact path's rules and within the accepted time range;
+-- `at_text`: the `at` as sent (the exact path quotes it in its messages).
+CREATE TYPE cockpit.shaped_event AS (
     idx          integer,       -- position in the batch, 0-based
+    ok           boolean,
+    conversation text,          -- the `conversation` field when it is a string
     event_id     text,
     type         text,
     at           timestamptz,
+    at_text      text,
+    rank         smallint,
+    agent_id     text,
+    by_id        text,
+    product_id   text,
+    channel      text,
+    payload      jsonb          -- canonical, as stored
+);
+
+-- One event with its route through the judgement.
+CREATE TYPE cockpit.batch_event AS (
+    idx          integer,
+    event_id     text,
+    type         text,
+    at           timestamptz,
+    at_text      text,
     rank         smallint,
     conversation text,
     agent_id     text,
@@ -44,14 +64,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     max_id CONSTANT integer := 128;
-    v_rows cockpit.batch_event[];
-    v_exact jsonb;
-    v_exact_idx integer[];
-    v_answer jsonb;
-    v_rejected jsonb := '[]';
-    v_accepted integer := 0;
-    v_duplicates integer := 0;
-    v_products text[];
+    v_shaped cockpit.shaped_event[];
 BEGIN
     IF p_org_id IS NULL OR btrim(p_org_id) = '' OR length(p_org_id) > max_id THEN
         RAISE EXCEPTION 'the organization id must be a non-empty string of at most % characters', max_id
@@ -73,9 +86,6 @@ BEGIN
                    GROUP BY e ->> 'id' HAVING count(*) > 1) THEN
         RETURN cockpit.ingest_events_sequential(p_org_id, p_events);
     END IF;
-
-    -- Same lock as the exact path (re-entrant in this transaction).
-    PERFORM pg_advisory_xact_lock(hashtextextended('cockpit.ingest/' || p_org_id, 0));
 
     WITH raw AS (
         SELECT (e.ord - 1)::integer AS idx, e.value AS ev,
@@ -115,7 +125,7 @@ BEGIN
         SELECT s.idx, s.conv_key,
                s.well_formed AND s.at IS NOT NULL AND s.at <= now() + interval '5 minutes'
                    AND s.at >= timestamptz '2000-01-01 00:00:00+00' AS ok,
-               s.event_id COLLATE "C" AS event_id, s.type, s.at, s.rank,
+               s.event_id COLLATE "C" AS event_id, s.type, s.at, s.ev ->> 'at' AS at_text, s.rank,
                CASE WHEN s.type IN ('assigned', 'agent_message', 'resolved', 'reactivated')
                     THEN s.ev ->> 'agent' END COLLATE "C" AS agent_id,
                CASE WHEN s.type = 'assigned' THEN s.ev ->> 'by' END COLLATE "C" AS by_id,
@@ -130,6 +140,44 @@ BEGIN
                    ELSE jsonb_build_object('conversation', s.conv_key, 'agent', s.ev ->> 'agent')
                END AS payload
           FROM shaped s
+    )
+    SELECT array_agg(ROW(t.idx, t.ok, t.conv_key, t.event_id, t.type, t.at, t.at_text, t.rank,
+                         t.agent_id, t.by_id, t.product_id, t.channel, t.payload)::cockpit.shaped_event
+                     ORDER BY t.idx)
+      INTO v_shaped
+      FROM typed t;
+
+    RETURN cockpit.ingest_shaped(p_org_id, v_shaped, p_events);
+END
+$$;
+
+-- The set-based judgement of a shaped batch (see the header). p_events: the batch as sent,
+-- for the exact path; NULL when the batch came typed (its exact events are rebuilt from
+-- their fields, which the exact path reads the same way).
+CREATE FUNCTION cockpit.ingest_shaped(p_org_id text, p_shaped cockpit.shaped_event[], p_events jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rows cockpit.batch_event[];
+    v_exact jsonb;
+    v_exact_idx integer[];
+    v_answer jsonb;
+    v_rejected jsonb := '[]';
+    v_accepted integer := 0;
+    v_duplicates integer := 0;
+    v_products text[];
+BEGIN
+    -- Same lock as the exact path (re-entrant in this transaction).
+    PERFORM pg_advisory_xact_lock(hashtextextended('cockpit.ingest/' || p_org_id, 0));
+
+    WITH typed AS (
+        SELECT s.idx, s.ok, s.conversation COLLATE "C" AS conv_key, s.event_id COLLATE "C" AS event_id,
+               s.type, s.at, s.at_text, s.rank, s.agent_id COLLATE "C" AS agent_id,
+               s.by_id COLLATE "C" AS by_id, s.product_id COLLATE "C" AS product_id, s.channel,
+               s.payload
+          FROM unnest(p_shaped) s
     ),
     -- Already stored ids: a duplicate when the same by meaning, else a conflict.
     known AS (
@@ -241,7 +289,7 @@ BEGIN
         SELECT t.conv_key FROM typed t WHERE NOT t.ok AND t.conv_key IS NOT NULL
     )
     SELECT array_agg(ROW(
-               k.idx, k.event_id, k.type, k.at, k.rank, k.conv_key, k.agent_id, k.by_id,
+               k.idx, k.event_id, k.type, k.at, k.at_text, k.rank, k.conv_key, k.agent_id, k.by_id,
                k.product_id, k.channel, k.payload,
                CASE
                    WHEN k.ok AND k.stored AND k.old_type = k.type AND k.old_at = k.at
@@ -339,7 +387,13 @@ BEGIN
       FROM unnest(v_rows) r;
 
     -- The rest, one event at a time in batch order, with the indexes mapped back.
-    SELECT jsonb_agg(p_events -> r.idx ORDER BY r.idx), array_agg(r.idx ORDER BY r.idx)
+    SELECT jsonb_agg(coalesce(p_events -> r.idx,
+                              jsonb_strip_nulls(jsonb_build_object(
+                                  'id', r.event_id, 'type', r.type, 'at', r.at_text,
+                                  'conversation', r.conversation, 'agent', r.agent_id,
+                                  'by', r.by_id, 'product', r.product_id, 'channel', r.channel)))
+                     ORDER BY r.idx),
+           array_agg(r.idx ORDER BY r.idx)
       INTO v_exact, v_exact_idx
       FROM unnest(v_rows) r
      WHERE r.route = 'exact';
@@ -360,6 +414,57 @@ BEGIN
 END
 $$;
 
+-- The same judgement for a batch the service has already read and checked for shape
+-- (POST /v1/events): one array per field, event i at position i. The caller guarantees
+-- that every event is a well-formed conversation event by the exact path's rules, with a
+-- unique id and an `at` of RFC 3339 shape; what depends on the server (the time range, the
+-- organization, everything stored) is judged here. No jsonb to parse: the common case.
+CREATE FUNCTION cockpit.ingest_well_formed(p_org_id text, p_ids text[], p_types text[],
+                                           p_ats text[], p_conversations text[],
+                                           p_agents text[], p_bys text[],
+                                           p_products text[], p_channels text[])
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_id CONSTANT integer := 128;
+    v_shaped cockpit.shaped_event[];
+BEGIN
+    IF p_org_id IS NULL OR btrim(p_org_id) = '' OR length(p_org_id) > max_id THEN
+        RAISE EXCEPTION 'the organization id must be a non-empty string of at most % characters', max_id
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT array_agg(ROW(
+               (e.ord - 1)::integer,
+               e.at::timestamptz <= now() + interval '5 minutes'
+                   AND e.at::timestamptz >= timestamptz '2000-01-01 00:00:00+00',
+               e.conversation, e.id, e.type, e.at::timestamptz, e.at, cockpit.event_rank(e.type),
+               e.agent, e.by_id, e.product, upper(e.channel),
+               CASE e.type
+                   WHEN 'conversation_opened' THEN jsonb_build_object(
+                       'conversation', e.conversation, 'product', e.product, 'channel', upper(e.channel))
+                   WHEN 'customer_message' THEN jsonb_build_object('conversation', e.conversation)
+                   WHEN 'assigned' THEN jsonb_build_object(
+                       'conversation', e.conversation, 'agent', e.agent, 'by', e.by_id)
+                   ELSE jsonb_build_object('conversation', e.conversation, 'agent', e.agent)
+               END)::cockpit.shaped_event ORDER BY e.ord)
+      INTO v_shaped
+      FROM unnest(p_ids, p_types, p_ats, p_conversations, p_agents, p_bys, p_products, p_channels)
+           WITH ORDINALITY AS e(id, type, at, conversation, agent, by_id, product, channel, ord);
+    IF NOT EXISTS (SELECT 1 FROM cockpit.organizations o WHERE o.org_id = p_org_id) THEN
+        -- A first batch: the exact path creates the organization.
+        RETURN cockpit.ingest_events_sequential(p_org_id, (
+            SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'id', s.event_id, 'type', s.type, 'at', s.at_text,
+                       'conversation', s.conversation, 'agent', s.agent_id, 'by', s.by_id,
+                       'product', s.product_id, 'channel', s.channel)) ORDER BY s.idx), '[]')
+              FROM unnest(v_shaped) s));
+    END IF;
+    RETURN cockpit.ingest_shaped(p_org_id, v_shaped, NULL);
+END
+$$;
+
 COMMENT ON FUNCTION cockpit.ingest_events(text, jsonb) IS
 'Ingest a batch of chat platform events for one organization (spec 5.2). events: a JSON array '
 'of event objects (or one object). Returns {"accepted": n, "duplicates": n, "rejected": '
@@ -367,6 +472,10 @@ COMMENT ON FUNCTION cockpit.ingest_events(text, jsonb) IS
 'accepted even when others are rejected; re-sending a batch changes nothing. The common case '
 'is judged set-based; the rest by cockpit.ingest_events_sequential, with the same result as '
 'events sent one at a time in batch order.';
+
+COMMENT ON FUNCTION cockpit.ingest_well_formed(text, text[], text[], text[], text[], text[], text[], text[], text[]) IS
+'The set-based ingest of a batch already read and checked for shape by the service (one array '
+'per field); same answer as cockpit.ingest_events on the same events.';
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA cockpit FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cockpit.ingest_events(text, jsonb) TO cockpit_ingest;

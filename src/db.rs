@@ -81,6 +81,16 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(110);
 /// A pool of at most `size` connections to `url`, with bounded connect, checkout and
 /// statement times.
 pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
+    pool_with(url, size, Some(STATEMENT_TIMEOUT))
+}
+
+/// [`pool`] with another statement limit (`None`: none, for bulk work such as the bench's
+/// loads).
+pub fn pool_with(
+    url: &str,
+    size: usize,
+    statement_timeout: Option<Duration>,
+) -> Result<Pool, DbError> {
     let mut config =
         tokio_postgres::Config::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
     if config.get_connect_timeout().is_none() {
@@ -90,7 +100,7 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
     let options = format!(
         "{} -c statement_timeout={}",
         config.get_options().unwrap_or(""),
-        STATEMENT_TIMEOUT.as_millis()
+        statement_timeout.map_or(0, |t| t.as_millis())
     );
     config.options(options.trim());
     let manager = Manager::from_config(

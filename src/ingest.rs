@@ -18,7 +18,10 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Most events in one batch.
 pub const MAX_EVENTS: usize = 50_000;
 
+mod typed;
+
 const INGEST_SQL: &str = include_str!("../sql/queries/ingest_events.sql");
+const INGEST_WELL_FORMED_SQL: &str = include_str!("../sql/queries/ingest_well_formed.sql");
 
 /// The answer to a batch, as `cockpit.ingest_events` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +59,18 @@ pub struct Batch {
     /// Positions, ids (when readable) and reasons of the events that cannot be judged:
     /// NDJSON lines that are not JSON, events PostgreSQL's `jsonb` would refuse.
     unreadable: Vec<(usize, Option<String>, String)>,
+    /// The readable events as columns, when every one is a well-formed conversation event
+    /// (the common case, judged without JSON in the database).
+    columns: Option<typed::Columns>,
 }
 
 impl Batch {
+    /// Whether the batch goes to the database as columns (the common case) rather than
+    /// as JSON.
+    pub fn is_columnar(&self) -> bool {
+        self.columns.is_some()
+    }
+
     /// Number of events in the batch, readable or not.
     pub fn len(&self) -> usize {
         self.positions.len() + self.unreadable.len()
@@ -114,14 +126,6 @@ fn read_json(body: &[u8]) -> Result<Batch, ApiError> {
     match text.trim_start().as_bytes().first() {
         Some(b'[') => {
             let events: Vec<&RawValue> = serde_json::from_str(text).map_err(not_json)?;
-            if events.iter().all(|e| jsonb_problem(e.get()).is_none()) {
-                // The common case: the body goes to PostgreSQL as it came.
-                return Ok(Batch {
-                    json: text.to_string(),
-                    positions: (0..events.len()).collect(),
-                    unreadable: Vec::new(),
-                });
-            }
             let mut batch = BatchBuilder::with_capacity(text.len());
             for (position, event) in events.into_iter().enumerate() {
                 batch.push(position, event);
@@ -176,6 +180,7 @@ struct BatchBuilder {
     json: String,
     positions: Vec<usize>,
     unreadable: Vec<(usize, Option<String>, String)>,
+    columns: typed::Reader,
 }
 
 impl BatchBuilder {
@@ -186,6 +191,7 @@ impl BatchBuilder {
             json,
             positions: Vec::new(),
             unreadable: Vec::new(),
+            columns: typed::Reader::default(),
         }
     }
 
@@ -200,6 +206,7 @@ impl BatchBuilder {
         }
         self.json.push_str(event.get());
         self.positions.push(position);
+        self.columns.push(event.get());
     }
 
     fn finish(mut self) -> Batch {
@@ -208,6 +215,7 @@ impl BatchBuilder {
             json: self.json,
             positions: self.positions,
             unreadable: self.unreadable,
+            columns: self.columns.finish(),
         }
     }
 }
@@ -391,9 +399,30 @@ pub async fn store(
         }
     } else {
         let _turn = gate.enter(org).await?;
-        let row = db::run(pool, async |client| {
-            let statement = client.prepare_cached(INGEST_SQL).await?;
-            Ok(client.query_one(&statement, &[&org, &batch.json]).await?)
+        let row = db::run(pool, async |client| match &batch.columns {
+            Some(c) => {
+                let statement = client.prepare_cached(INGEST_WELL_FORMED_SQL).await?;
+                Ok(client
+                    .query_one(
+                        &statement,
+                        &[
+                            &org,
+                            &c.ids,
+                            &c.types,
+                            &c.ats,
+                            &c.conversations,
+                            &c.agents,
+                            &c.bys,
+                            &c.products,
+                            &c.channels,
+                        ],
+                    )
+                    .await?)
+            }
+            None => {
+                let statement = client.prepare_cached(INGEST_SQL).await?;
+                Ok(client.query_one(&statement, &[&org, &batch.json]).await?)
+            }
         })
         .await
         .map_err(|e| match e.postgres_code() {

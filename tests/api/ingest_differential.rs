@@ -1,8 +1,10 @@
 //! The set-based judgement against the exact one: random valid and invalid streams —
 //! shuffled, split, duplicated, late, long conversations, agents created mid-stream — give
 //! the same answers, the same stored events and conversations, and the same
-//! `reporting.agent_daily` through `cockpit.ingest_events` (set-based, with its fallback)
-//! and `cockpit.ingest_events_sequential` (one event at a time).
+//! `reporting.agent_daily` through `cockpit.ingest_events` (set-based on JSON, with its
+//! fallback), through the service's own path (`ingest::store`: well-formed batches as
+//! columns to `cockpit.ingest_well_formed`, the rest as JSON) and through
+//! `cockpit.ingest_events_sequential` (one event at a time).
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::rngs::StdRng;
@@ -195,16 +197,21 @@ async fn state(db: &TestDb) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn the_set_based_judgement_answers_and_stores_exactly_what_the_per_event_one_does() {
     let mut fast_batches = 0;
+    let mut columnar_batches = 0;
     let mut all_batches = 0;
     for seed in 0..24u64 {
         let fast = TestDb::new().await;
         let exact = TestDb::new().await;
+        let service = TestDb::new().await;
+        let service_pool = cockpit::db::pool(&service.url, 1).expect("pool");
         let mut fast_client = fast.client().await;
         let exact_client = exact.client().await;
+        let service_client = service.client().await;
         let setup = team(Utc::now() - Duration::hours(70));
         for (client, function) in [
             (&fast_client, "cockpit.ingest_events"),
             (&exact_client, "cockpit.ingest_events_sequential"),
+            (&service_client, "cockpit.ingest_events"),
         ] {
             client
                 .query_one(
@@ -237,6 +244,22 @@ async fn the_set_based_judgement_answers_and_stores_exactly_what_the_per_event_o
                 .expect("per-event ingest")
                 .get(0);
             assert_eq!(ours, theirs, "seed {seed}, batch {n}: {batch}");
+            let read = cockpit::ingest::read_body(batch.to_string().as_bytes(), false)
+                .expect("a readable batch");
+            columnar_batches += i64::from(read.is_columnar());
+            let report = cockpit::ingest::store(
+                &service_pool,
+                &cockpit::ingest::OrgGate::default(),
+                ORG,
+                read,
+            )
+            .await
+            .expect("the service's ingest");
+            let served = serde_json::to_value(report).expect("report as JSON");
+            assert_eq!(
+                served, theirs,
+                "seed {seed}, batch {n} (service path): {batch}"
+            );
             all_batches += 1;
         }
         // How many batches needed the exact path at all (calls in this transaction).
@@ -250,11 +273,21 @@ async fn the_set_based_judgement_answers_and_stores_exactly_what_the_per_event_o
             .get(0);
         tx.commit().await.expect("commit");
         fast_batches += batches(seed, stream(seed)).len() as i64 - exact_calls;
-        assert_eq!(state(&fast).await, state(&exact).await, "seed {seed}");
+        let exact_state = state(&exact).await;
+        assert_eq!(state(&fast).await, exact_state, "seed {seed}");
+        assert_eq!(
+            state(&service).await,
+            exact_state,
+            "seed {seed} (service path)"
+        );
     }
     // The fast path really ran (and the comparison above was not of one path with itself).
     assert!(
         fast_batches > all_batches / 4,
         "{fast_batches} of {all_batches} batches without the exact path"
+    );
+    assert!(
+        columnar_batches > all_batches / 10,
+        "{columnar_batches} of {all_batches} batches as columns"
     );
 }
