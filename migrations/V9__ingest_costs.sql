@@ -8,6 +8,12 @@
 --    ingest lock. Nothing deletes organizations or conversations.
 ALTER TABLE cockpit.events DROP CONSTRAINT events_org_id_fkey;
 ALTER TABLE cockpit.events DROP CONSTRAINT events_org_id_conversation_id_fkey;
+--    The same for a conversation's product and assignee: ingest stores a conversation only
+--    after finding its product (UNKNOWN_PRODUCT otherwise) and assigns only agents it
+--    found (UNKNOWN_AGENT), under the same lock; nothing deletes products or agents. The
+--    assignee's key-share lock also no longer meets a status change's row lock.
+ALTER TABLE cockpit.conversations DROP CONSTRAINT conversations_org_id_product_id_fkey;
+ALTER TABLE cockpit.conversations DROP CONSTRAINT conversations_org_id_assignee_id_fkey;
 
 -- 2. The arrival sequence: no query reads it (the refresh works from dirty marks), yet
 --    every insert drew from its sequence and maintained its index.
