@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{median, prepare, url_with_db, HttpClient};
+use super::{median, prepare, url_with_db, HttpClient, Service};
 
 /// Events of the long conversation's batch (the batch limit).
 const LONG: usize = crate::ingest::MAX_EVENTS;
@@ -19,34 +19,9 @@ fn at(t: chrono::DateTime<chrono::Utc>) -> String {
 pub async fn ingest_long(base_url: &str) -> Result<(), String> {
     prepare(base_url, 1).await?;
     let url = url_with_db(base_url, "cockpit_bench_1d")?;
-    let secret = "bench-secret";
-    let config = crate::config::Config {
-        database_url: url,
-        listen_url: None,
-        bind: "127.0.0.1:0"
-            .parse()
-            .map_err(|e: std::net::AddrParseError| e.to_string())?,
-        jwt_secret: secret.into(),
-        refresh_interval: std::time::Duration::from_secs(60),
-        pool_size: 4,
-        request_timeout: std::time::Duration::from_secs(
-            crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
-        ),
-    };
-    let app = crate::http::Application::build(&config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let token = crate::auth::Keys::new(secret).issue(
-        "org1",
-        "bench",
-        crate::auth::TokenRole::Service,
-        std::time::Duration::from_secs(3600),
-    );
+    let service = Service::start(url, 4, 60).await?;
+    let token = service.token("org1", "bench", crate::auth::TokenRole::Service);
+    let port = service.port;
     let client = HttpClient::new(port);
     let run = chrono::Utc::now().timestamp();
     let start = chrono::Utc::now() - chrono::Duration::hours(2);
@@ -97,8 +72,7 @@ pub async fn ingest_long(base_url: &str) -> Result<(), String> {
             }
         }
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    service.stop().await;
     let (long_median, fresh_median) = (median(&long_ms), median(&fresh_ms));
     println!("ingest against conversation length (P9), POST /v1/events");
     println!("  one batch of {LONG} events of one conversation   {long_batch:>8.2} s");

@@ -20,6 +20,62 @@ const ACTIVE: i32 = 20_000;
 /// Conversations recomputed per refresh while building the summary after a load.
 const BUILD_CHUNK: i64 = 100_000;
 
+/// Secret of the tokens the benches sign for their in-process service.
+const SECRET: &str = "bench-secret";
+
+/// The service, in process, on a free port of the loopback, serving `url`.
+struct Service {
+    port: u16,
+    pool: Pool,
+    keys: crate::auth::Keys,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Service {
+    async fn start(url: String, pool_size: usize, refresh_secs: u64) -> Result<Service, String> {
+        let config = crate::config::Config {
+            database_url: url,
+            listen_url: None,
+            bind: "127.0.0.1:0"
+                .parse()
+                .map_err(|e: std::net::AddrParseError| e.to_string())?,
+            jwt_secret: SECRET.into(),
+            refresh_interval: std::time::Duration::from_secs(refresh_secs),
+            pool_size,
+            request_timeout: std::time::Duration::from_secs(
+                crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
+            ),
+        };
+        let app = crate::http::Application::build(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (port, pool) = (app.port(), app.pool());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Ok(Service {
+            port,
+            pool,
+            keys: crate::auth::Keys::new(SECRET),
+            stop,
+            server,
+        })
+    }
+
+    /// A token of `sub` in `org` with `role`, for an hour.
+    fn token(&self, org: &str, sub: &str, role: crate::auth::TokenRole) -> String {
+        self.keys
+            .issue(org, sub, role, std::time::Duration::from_secs(3600))
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
 /// One bench database.
 struct Sized {
     days: u32,
@@ -326,29 +382,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> Result<(), String> {
     let pool = prepare(base_url, days).await?;
     let url = url_with_db(base_url, &format!("cockpit_bench_{days}d"))?;
-    let secret = "bench-secret";
-    let config = crate::config::Config {
-        database_url: url.clone(),
-        listen_url: None,
-        bind: "127.0.0.1:0"
-            .parse()
-            .map_err(|e: std::net::AddrParseError| e.to_string())?,
-        jwt_secret: secret.into(),
-        refresh_interval: std::time::Duration::from_secs(60),
-        pool_size: senders * 2,
-        request_timeout: std::time::Duration::from_secs(
-            crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
-        ),
-    };
-    let app = crate::http::Application::build(&config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let keys = crate::auth::Keys::new(secret);
+    let service = Service::start(url, senders * 2, 60).await?;
+    let port = service.port;
     let run = chrono::Utc::now().timestamp() % 100_000;
     // The platform's batches are made before the clock starts: the bench measures the
     // service, not the making of JSON on the same two cores.
@@ -366,12 +401,7 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
         let mut bodies = bodies.into_iter();
         // Each sender is one organization's platform.
         let org = format!("org{}", 1 + sender % 10);
-        let token = keys.issue(
-            &org,
-            "bench",
-            crate::auth::TokenRole::Service,
-            std::time::Duration::from_secs(3600),
-        );
+        let token = service.token(&org, "bench", crate::auth::TokenRole::Service);
         tasks.push(tokio::spawn(async move {
             let client = HttpClient::new(port);
             let mut latencies = Vec::new();
@@ -401,8 +431,7 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
         latencies.extend(l);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let _ = stop.send(());
-    let _ = server.await;
+    service.stop().await;
     latencies.sort_by(|a, b| a.total_cmp(b));
     let ours = accepted as f64 / elapsed;
 
@@ -555,35 +584,10 @@ where
 pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), String> {
     let pool = prepare(base_url, 1).await?;
     let url = url_with_db(base_url, "cockpit_bench_1d")?;
-    let secret = "bench-secret";
-    let config = crate::config::Config {
-        database_url: url,
-        listen_url: None,
-        bind: "127.0.0.1:0"
-            .parse()
-            .map_err(|e: std::net::AddrParseError| e.to_string())?,
-        jwt_secret: secret.into(),
-        refresh_interval: std::time::Duration::from_secs(3600),
-        pool_size: clients,
-        request_timeout: std::time::Duration::from_secs(
-            crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
-        ),
-    };
-    let app = crate::http::Application::build(&config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let port = app.port();
-    let app_pool = app.pool();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let token = crate::auth::Keys::new(secret).issue(
-        "org1",
-        "a1",
-        crate::auth::TokenRole::Supervisor,
-        std::time::Duration::from_secs(3600),
-    );
+    let service = Service::start(url, clients, 3600).await?;
+    let port = service.port;
+    let app_pool = service.pool.clone();
+    let token = service.token("org1", "a1", crate::auth::TokenRole::Supervisor);
     let body = serde_json::json!({"query": "{ cockpit(productId: \"p1\") { day refreshedAt online { ...R } onBreak { ...R } invisible { ...R } offline { ...R } } } fragment R on AgentRow { agent { id name role status statusSince } avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations reactivatedConversations forwardedConversations firstResponseCount resolutionCount }"}).to_string();
     let rows: i64 = {
         let client = pool.get().await.map_err(|e| e.to_string())?;
@@ -646,8 +650,7 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
         }
         report.push((during_refresh, sql_rate, sql_lat, gql_rate, gql_lat));
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    service.stop().await;
     println!("\ncockpit query, product p1 of org1 ({rows} members), {clients} concurrent clients, {seconds} s each");
     println!(
         "{:<16} {:>12} {:>9} {:>9} {:>12} {:>9} {:>9} {:>7}",
