@@ -423,6 +423,39 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
             Ok::<_, String>((accepted, latencies))
         }));
     }
+    // P10: meanwhile, the agents these batches assign change their status, one change
+    // every 20 ms (through GraphQL, as each agent would); none may wait for ingest.
+    let statuses = {
+        let tokens: Vec<(String, String)> = (1..=20)
+            .map(|a| {
+                let agent = format!("a{a}");
+                let token = service.token("org1", &agent, crate::auth::TokenRole::Agent);
+                (agent, token)
+            })
+            .collect();
+        tokio::spawn(async move {
+            let client = HttpClient::new(port);
+            let mut latencies = Vec::new();
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                let (agent, token) = &tokens[n % tokens.len()];
+                let status = if (n / tokens.len()) % 2 == 0 {
+                    "BREAK"
+                } else {
+                    "ONLINE"
+                };
+                let body = serde_json::json!({"query": format!(
+                    "mutation {{ setAgentStatus(agentId: \"{agent}\", status: {status}) {{ status }} }}")})
+                .to_string();
+                let t0 = Instant::now();
+                client.graphql(token, &body).await?;
+                latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Ok::<_, String>(latencies)
+        })
+    };
     let mut accepted = 0;
     let mut latencies = Vec::new();
     for task in tasks {
@@ -431,8 +464,10 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
         latencies.extend(l);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let mut status_ms = statuses.await.map_err(|e| e.to_string())??;
     service.stop().await;
     latencies.sort_by(|a, b| a.total_cmp(b));
+    status_ms.sort_by(|a, b| a.total_cmp(b));
     let ours = accepted as f64 / elapsed;
 
     // The floor: the same number of senders inserting 1,000-row batches into a copy of the
@@ -481,6 +516,12 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
         percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.len());
     println!("  raw batched INSERT  {raw:>10.0} events/s");
     println!("  ratio               {:>10.3}", ours / raw);
+    println!(
+        "  setAgentStatus during ingest (P10): p50 {:.1} ms, p99 {:.1} ms ({} changes of agents the batches assign)",
+        percentile(&status_ms, 0.5),
+        percentile(&status_ms, 0.99),
+        status_ms.len()
+    );
     Ok(())
 }
 
