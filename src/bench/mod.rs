@@ -439,7 +439,7 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
             let mut n = 0usize;
             while Instant::now() < deadline {
                 let (agent, token) = &tokens[n % tokens.len()];
-                let status = if (n / tokens.len()) % 2 == 0 {
+                let status = if (n / tokens.len()).is_multiple_of(2) {
                     "BREAK"
                 } else {
                     "ONLINE"
