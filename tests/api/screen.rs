@@ -486,6 +486,14 @@ async fn the_screenshots_of_the_demo_show_the_screen_in_turkish_and_english() {
     let app = spawn_app().await;
     let pool = cockpit::db::pool(&app.db.url, 2).expect("pool");
     cockpit::demo::seed(&pool).await.expect("demo seed");
+    // A zone where it is about noon now: the 90 minutes of history stay inside today
+    // whatever the hour the test runs (the latest organization_upserted wins).
+    let zone = json!([{"id": "screenshot-zone", "type": "organization_upserted",
+                       "at": ago(1), "name": "Demo Destek A.Ş.", "timezone": noon_zone()}]);
+    let report = cockpit::ingest::store_json(&pool, cockpit::demo::ORG, &zone)
+        .await
+        .expect("zone");
+    assert_eq!(report.rejected, vec![]);
     let mut traffic = cockpit::demo::Traffic::new();
     let now = chrono::Utc::now();
     let history = traffic.history(now - chrono::Duration::minutes(5), 90);
