@@ -1,15 +1,14 @@
 //! A real headless Chromium (Debian's `chromium`), driven over WebDriver by its own
 //! `chromedriver`, one browser per test.
 //!
-//! The network is cut off: the browser's proxy is a recorder on the loopback that refuses
-//! everything, and Chromium reaches 127.0.0.1 directly (loopback never goes through a
-//! proxy), so nothing leaves the machine. The recorder also hears Chromium's own
-//! background traffic (update checks, the default search engine), so what the *page*
-//! asked for is read from Chromium's network log instead: [`Browser::outside_requests`]
+//! The network is cut off: the browser's proxy is a loopback port that refuses everything,
+//! and Chromium reaches 127.0.0.1 directly (loopback never goes through a proxy), so
+//! nothing leaves the machine. The proxy would also hear Chromium's own background traffic
+//! (update checks, the default search engine), so what the *page* asked for is read from
+//! Chromium's network log instead: [`Browser::outside_requests`]
 //! lists every request and WebSocket of the page whose address is not on 127.0.0.1.
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -31,8 +30,7 @@ pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
     driver: Child,
-    outside: Arc<Mutex<Vec<String>>>,
-    recorder: JoinHandle<()>,
+    proxy: JoinHandle<()>,
     profile: std::path::PathBuf,
     driver_url: String,
 }
@@ -44,28 +42,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The recorder: notes the first line of each request (or CONNECT) and refuses it.
-async fn start_recorder(outside: Arc<Mutex<Vec<String>>>) -> (u16, JoinHandle<()>) {
+/// The browser's only way out: a proxy on the loopback that refuses every request.
+async fn start_refusing_proxy() -> (u16, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("bind recorder");
-    let port = listener.local_addr().expect("recorder address").port();
+        .expect("bind the refusing proxy");
+    let port = listener.local_addr().expect("proxy address").port();
     let task = tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let outside = outside.clone();
             tokio::spawn(async move {
                 let mut buffer = vec![0u8; 4096];
-                let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buffer))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(0);
-                let line = String::from_utf8_lossy(&buffer[..n])
-                    .lines()
-                    .next()
-                    .unwrap_or("<no request line>")
-                    .to_string();
-                outside.lock().expect("recorder lock").push(line);
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buffer)).await;
                 let _ = socket
                     .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                     .await;
@@ -76,7 +64,7 @@ async fn start_recorder(outside: Arc<Mutex<Vec<String>>>) -> (u16, JoinHandle<()
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium whose only way out is the recorder.
+    /// Starts chromedriver and a headless Chromium whose only way out is the refusing proxy.
     pub async fn start() -> Browser {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(
@@ -85,8 +73,7 @@ impl Browser {
                  (apt-get install chromium chromium-driver; .ci/run installs them)"
             );
         }
-        let outside = Arc::new(Mutex::new(Vec::new()));
-        let (proxy_port, recorder) = start_recorder(outside.clone()).await;
+        let (proxy_port, proxy) = start_refusing_proxy().await;
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -143,8 +130,7 @@ impl Browser {
         Browser {
             client,
             driver,
-            outside,
-            recorder,
+            proxy,
             profile,
             driver_url: format!("http://127.0.0.1:{port}"),
         }
@@ -277,23 +263,18 @@ impl Browser {
         outside
     }
 
-    /// What reached the refusing proxy: Chromium's own background traffic, for logs.
-    pub fn refused_by_proxy(&self) -> Vec<String> {
-        self.outside.lock().expect("recorder lock").clone()
-    }
-
     /// Ends the session and the driver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill().await;
-        self.recorder.abort();
+        self.proxy.abort();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        self.recorder.abort();
+        self.proxy.abort();
         let _ = self.driver.start_kill();
         // After a failed test the session was never closed: end its browser too.
         let _ = std::process::Command::new("pkill")
