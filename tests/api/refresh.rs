@@ -139,3 +139,59 @@ async fn the_upkeep_vacuums_the_rewritten_tables_once_across_instances() {
         assert!(vacuumed.iter().any(|t| t == table), "{table}: {vacuumed:?}");
     }
 }
+
+/// The refresh's statement of the rules (`cockpit.conversation_facts_indexed`: lifecycle
+/// events plus one index descent per assignment) against their plain statement over every
+/// event (`cockpit.conversation_facts`, the oracle's), on random event logs written straight
+/// into the table: ties of `at` between every kind of event, replies by others and by the
+/// assignee after a hand-over, resolutions by anyone, hand-overs with and without `by`,
+/// replies before any assignment and after the resolution.
+#[tokio::test]
+async fn the_refresh_states_the_metric_rules_exactly_as_the_oracle_does() {
+    let db = crate::common::TestDb::new().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO cockpit.organizations (org_id, name, timezone) VALUES ('acme', 'Acme', 'Europe/Istanbul');
+             SELECT setseed(0.42);
+             INSERT INTO cockpit.events (org_id, event_id, type, at, rank, conversation_id, agent_id, by_id, payload)
+             SELECT 'acme', 'e' || i, x.type,
+                    timestamptz '2026-03-28 20:00:00Z' + (floor(random() * 40) * interval '3 hours'),
+                    cockpit.event_rank(x.type), 'c' || (i % 300),
+                    CASE WHEN x.type <> 'customer_message' THEN (ARRAY['okan', 'ipek', 'cem'])[1 + floor(random() * 3)::int] END,
+                    CASE WHEN x.type = 'assigned' AND random() < 0.5 THEN (ARRAY['okan', 'ipek', 'cem'])[1 + floor(random() * 3)::int] END,
+                    '{}'
+               FROM generate_series(1, 6000) i
+              -- (`i * 0`: a subquery of each row, not one value for all.)
+              CROSS JOIN LATERAL (
+                    SELECT (ARRAY['assigned', 'reactivated', 'resolved', 'agent_message', 'agent_message',
+                                  'agent_message', 'customer_message'])[1 + floor(random() * 7 + i * 0)::int] AS type) x;",
+        )
+        .await
+        .expect("random event logs");
+    let row = client
+        .query_one(
+            "WITH convs AS (SELECT DISTINCT conversation_id FROM cockpit.events),
+                  plain AS (SELECT c.conversation_id, f.* FROM convs c
+                             CROSS JOIN LATERAL cockpit.conversation_facts('acme', c.conversation_id) f),
+                  indexed AS (SELECT c.conversation_id, f.* FROM convs c
+                               CROSS JOIN LATERAL cockpit.conversation_facts_indexed('acme', c.conversation_id) f)
+             SELECT (SELECT count(*) FROM (SELECT * FROM plain EXCEPT ALL SELECT * FROM indexed) d)
+                  + (SELECT count(*) FROM (SELECT * FROM indexed EXCEPT ALL SELECT * FROM plain) d),
+                    (SELECT count(*) FROM plain),
+                    (SELECT coalesce(sum(first_response_count), 0) FROM plain),
+                    (SELECT coalesce(sum(resolution_count), 0) FROM plain),
+                    (SELECT count(DISTINCT day) FROM plain)",
+            &[],
+        )
+        .await
+        .expect("both statements");
+    let (differing, rows, first_responses, resolutions, days): (i64, i64, i64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    assert_eq!(differing, 0, "rows that differ, of {rows}");
+    // The logs exercise the rules: answers, resolutions, several local days.
+    assert!(
+        rows > 500 && first_responses > 100 && resolutions > 50 && days > 3,
+        "{rows} rows, {first_responses} first responses, {resolutions} resolutions, {days} days"
+    );
+}
