@@ -123,7 +123,15 @@ async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
     let url = url_with_db(base, &name)?;
     let pool = open(&url).await?;
     if loaded_days(&pool).await == Some(days as i32) {
-        println!("{name}: already loaded");
+        // As `serve` keeps it: earlier benches' marks refreshed, their dead rows vacuumed
+        // (autovacuum may be off).
+        crate::live::refresher::refresh_once(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::live::refresher::upkeep(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{name}: already loaded (refreshed, vacuumed)");
         return Ok(pool);
     }
     pool.close();
