@@ -88,6 +88,8 @@ impl Keys {
     pub fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // A token that is not valid yet (`nbf`, when present) is refused too.
+        validation.validate_nbf = true;
         // Clocks of the platform and of this service may differ a little.
         validation.leeway = 5;
         Keys {
@@ -118,6 +120,9 @@ impl Keys {
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                        AuthError::Invalid("the token is not valid yet (`nbf`)".into())
+                    }
                     jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(claim) => {
                         AuthError::Invalid(format!("missing claim `{claim}`"))
                     }

@@ -11,6 +11,8 @@
 //!   [`DEFAULT_REFRESH_SECS`], at least 1).
 //! - `COCKPIT_REQUEST_TIMEOUT_SECS`: longest time a request other than ingest may take
 //!   (default [`DEFAULT_REQUEST_TIMEOUT_SECS`]); ingest has [`INGEST_TIMEOUT`].
+//! - `COCKPIT_GRAPHQL_BODY_LIMIT`: largest body of a GraphQL request, in bytes (default
+//!   [`DEFAULT_GRAPHQL_BODY_LIMIT`]); also the largest WebSocket message.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +28,8 @@ pub const DEFAULT_REFRESH_SECS: u64 = 60;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Longest time of an ingest request: a 10 MiB batch takes seconds.
 pub const INGEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest body of a GraphQL request: the API's queries are a few hundred bytes.
+pub const DEFAULT_GRAPHQL_BODY_LIMIT: usize = 1024 * 1024;
 /// Connections in the pool of one instance.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -46,4 +50,23 @@ pub struct Config {
     pub pool_size: usize,
     /// Longest time of a request other than ingest.
     pub request_timeout: Duration,
+    /// Largest body of a GraphQL request, in bytes.
+    pub graphql_body_limit: usize,
+}
+
+impl Config {
+    /// The defaults above, for the database at `database_url` and tokens signed with
+    /// `jwt_secret`; change what differs with struct-update syntax.
+    pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>) -> Config {
+        Config {
+            database_url: database_url.into(),
+            listen_url: None,
+            bind: DEFAULT_BIND.parse().expect("the default address parses"),
+            jwt_secret: jwt_secret.into(),
+            refresh_interval: Duration::from_secs(DEFAULT_REFRESH_SECS),
+            pool_size: DEFAULT_POOL_SIZE,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            graphql_body_limit: DEFAULT_GRAPHQL_BODY_LIMIT,
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
@@ -17,9 +17,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
-use axum::http::HeaderMap;
 use futures_util::{SinkExt, StreamExt};
 
 use crate::auth::Keys;
@@ -43,6 +42,8 @@ pub struct AppState {
     pub refresh_interval: Duration,
     /// Longest time of a request other than ingest.
     pub request_timeout: Duration,
+    /// Largest body of a GraphQL request, in bytes.
+    pub graphql_body_limit: usize,
     /// The GraphQL schema.
     pub schema: CockpitSchema,
     /// Fan-out of live changes to subscriptions.
@@ -130,20 +131,64 @@ async fn ingest_events(
     Ok(Json(report))
 }
 
-async fn graphql_request(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let request = request.into_inner();
-    let query = request.query.clone();
-    let auth = Auth::resolve(&state.pool, state.keys.authenticate(&headers)).await;
-    let mut response = state.schema.execute(request.data(auth)).await;
-    if !response.errors.is_empty() {
-        let parse_failed = async_graphql::parser::parse_query(&query).is_err();
-        graphql::errors::classify(&mut response, parse_failed);
+async fn graphql_request(State(state): State<AppState>, request: Request) -> Response {
+    let limit = state.graphql_body_limit;
+    // Too large is refused before the body is read and before any authentication work:
+    // at once when the request says its length, else as soon as the limit is passed.
+    let too_large = || {
+        graphql_refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large();
     }
-    response.into()
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) if is_length_limit(&e) => return too_large(),
+        Err(_) => {
+            return graphql_refusal(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the body could not be read".into(),
+            )
+        }
+    };
+    let request = match graphql::request_from_json(&bytes) {
+        Ok(request) => request,
+        Err(message) => return graphql_refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
+    };
+    let auth = Auth::resolve(&state.pool, state.keys.authenticate(&parts.headers)).await;
+    GraphQLResponse::from(state.schema.execute(request.data(auth)).await).into_response()
+}
+
+/// Whether reading a body failed on its length limit.
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A request refused before execution, as a GraphQL response with a code.
+fn graphql_refusal(status: StatusCode, code: &'static str, message: String) -> Response {
+    (
+        status,
+        Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
+    )
+        .into_response()
 }
 
 /// Close code of graphql-transport-ws for a refused `connection_init`.
@@ -317,6 +362,7 @@ impl Application {
             keys: Arc::new(Keys::new(&config.jwt_secret)),
             refresh_interval: config.refresh_interval,
             request_timeout: config.request_timeout,
+            graphql_body_limit: config.graphql_body_limit,
             ingest_gate: Arc::new(ingest::OrgGate::default()),
             schema: graphql::schema(pool.clone(), hub.clone(), config.refresh_interval),
             hub,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use cockpit::auth::{parse_ttl, Keys, TokenRole};
 use cockpit::config::{
-    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
-    DEFAULT_REQUEST_TIMEOUT_SECS,
+    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT, DEFAULT_POOL_SIZE,
+    DEFAULT_REFRESH_SECS, DEFAULT_REQUEST_TIMEOUT_SECS,
 };
 use cockpit::http::{shutdown_signal, Application};
 use cockpit::{db, startup};
@@ -73,6 +73,9 @@ struct ServeArgs {
     #[arg(long, env = "COCKPIT_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout_secs: u64,
+    /// Largest body of a GraphQL request (and WebSocket message), in bytes.
+    #[arg(long, env = "COCKPIT_GRAPHQL_BODY_LIMIT", default_value_t = DEFAULT_GRAPHQL_BODY_LIMIT)]
+    graphql_body_limit: usize,
 }
 
 #[derive(Subcommand)]
@@ -248,13 +251,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
          (set the variable or pass --jwt-secret); there is no default secret",
     )?;
     let config = Config {
-        database_url: args.db.database_url,
         listen_url: args.listen_database_url,
         bind: args.bind,
-        jwt_secret,
         refresh_interval: Duration::from_secs(args.refresh_secs),
         pool_size: args.pool_size,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        graphql_body_limit: args.graphql_body_limit,
+        ..Config::new(args.db.database_url, jwt_secret)
     };
     let app = Application::build(&config)
         .await
@@ -284,13 +287,9 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         );
     }
     let config = Config {
-        database_url: database.url,
-        listen_url: None,
         bind: args.bind,
-        jwt_secret: jwt_secret.clone(),
         refresh_interval: Duration::from_secs(args.refresh_secs),
-        pool_size: DEFAULT_POOL_SIZE,
-        request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+        ..Config::new(database.url, jwt_secret.clone())
     };
     let app = Application::build(&config)
         .await

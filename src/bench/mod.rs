@@ -22,7 +22,7 @@ const ACTIVE: i32 = 20_000;
 const BUILD_CHUNK: i64 = 100_000;
 
 /// Secret of the tokens the benches sign for their in-process service.
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-secret-of-the-in-process-service";
 
 /// The service, in process, on a free port of the loopback, serving `url`.
 struct Service {
@@ -36,17 +36,12 @@ struct Service {
 impl Service {
     async fn start(url: String, pool_size: usize, refresh_secs: u64) -> Result<Service, String> {
         let config = crate::config::Config {
-            database_url: url,
-            listen_url: None,
             bind: "127.0.0.1:0"
                 .parse()
                 .map_err(|e: std::net::AddrParseError| e.to_string())?,
-            jwt_secret: SECRET.into(),
             refresh_interval: std::time::Duration::from_secs(refresh_secs),
             pool_size,
-            request_timeout: std::time::Duration::from_secs(
-                crate::config::DEFAULT_REQUEST_TIMEOUT_SECS,
-            ),
+            ..crate::config::Config::new(url, SECRET)
         };
         let app = crate::http::Application::build(&config)
             .await

@@ -81,30 +81,100 @@ impl From<deadpool_postgres::PoolError> for GqlError {
     }
 }
 
-/// Gives every error of a response an `extensions.code`: a query that does not parse is
-/// `GRAPHQL_PARSE_FAILED`, one that fails validation (no path: it never ran) is
-/// `GRAPHQL_VALIDATION_FAILED`, anything else without a code `INTERNAL_SERVER_ERROR`.
-pub fn classify(response: &mut async_graphql::Response, parse_failed: bool) {
+/// Sets the codes of spec 4 where the errors arise, for every transport (HTTP and
+/// WebSocket run the same schema): a query that does not parse is `GRAPHQL_PARSE_FAILED`,
+/// one that fails validation (depth and complexity limits included) or whose operation
+/// cannot be chosen `GRAPHQL_VALIDATION_FAILED`. An error that reaches the client without a
+/// code is a fault of ours: logged, answered `INTERNAL_SERVER_ERROR` with no detail.
+pub struct ErrorCodes;
+
+impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+fn set_code(error: &mut async_graphql::ServerError, code: &'static str) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+}
+
+/// Every error of `response` has a code; those that had none are internal faults.
+fn code_the_rest(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let has_code = error
             .extensions
             .as_ref()
             .is_some_and(|ext| ext.get("code").is_some());
-        if has_code {
-            continue;
+        if !has_code {
+            // Without a path the request failed before any field ran: the operation it
+            // names is not in the document (or it names none of several).
+            let code = if error.path.is_empty() {
+                "GRAPHQL_VALIDATION_FAILED"
+            } else {
+                tracing::error!(message = %error.message, "GraphQL error without a code");
+                error.message = "internal server error".into();
+                "INTERNAL_SERVER_ERROR"
+            };
+            set_code(error, code);
         }
-        let code = if parse_failed {
-            "GRAPHQL_PARSE_FAILED"
-        } else if error.path.is_empty() {
-            "GRAPHQL_VALIDATION_FAILED"
-        } else {
-            tracing::error!(message = %error.message, "GraphQL error without a code");
-            error.message = "internal server error".into();
-            "INTERNAL_SERVER_ERROR"
-        };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl async_graphql::extensions::Extension for ErrorCodesExtension {
+    async fn request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextRequest<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(ctx).await;
+        code_the_rest(&mut response);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures_util::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures_util::stream::BoxStream<'s, async_graphql::Response> {
+        use futures_util::StreamExt;
+        next.run(ctx, stream)
+            .map(|mut response| {
+                code_the_rest(&mut response);
+                response
+            })
+            .boxed()
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut error| {
+            set_code(&mut error, "GRAPHQL_PARSE_FAILED");
+            error
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for error in &mut errors {
+                set_code(error, "GRAPHQL_VALIDATION_FAILED");
+            }
+            errors
+        })
     }
 }

@@ -63,6 +63,7 @@ fn builder(
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        .extension(errors::ErrorCodes)
 }
 
 /// The SDL of the schema, as `schema.graphql` holds it.
@@ -171,4 +172,40 @@ pub fn viewer<'a>(ctx: &'a Context<'_>) -> Result<&'a Viewer, GqlError> {
 pub fn pool<'a>(ctx: &'a Context<'_>) -> Result<&'a Pool, GqlError> {
     ctx.data::<Pool>()
         .map_err(|_| GqlError::Internal(crate::db::DbError::Unexpected("no pool".into())))
+}
+
+/// A GraphQL-over-HTTP request body (`{"query", "operationName"?, "variables"?,
+/// "extensions"?}`) read into a request; the error says, in our words, what is wrong.
+pub fn request_from_json(body: &[u8]) -> Result<async_graphql::Request, String> {
+    const SHAPE: &str =
+        "a GraphQL request is a JSON object with a string \"query\", and optionally \
+                         a string \"operationName\" and an object \"variables\"";
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| format!("the body is not JSON: {SHAPE}"))?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(format!("the body is not a JSON object: {SHAPE}"));
+    };
+    let query = match fields.remove("query") {
+        Some(serde_json::Value::String(query)) => query,
+        Some(_) => return Err(format!("\"query\" is not a string: {SHAPE}")),
+        None => return Err(format!("\"query\" is missing: {SHAPE}")),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match fields.remove("operationName") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err(format!("\"operationName\" is not a string: {SHAPE}")),
+    }
+    match fields.remove("variables") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(variables @ serde_json::Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(variables))
+        }
+        Some(_) => return Err(format!("\"variables\" is not an object: {SHAPE}")),
+    }
+    match fields.remove("extensions") {
+        None | Some(serde_json::Value::Null | serde_json::Value::Object(_)) => {}
+        Some(_) => return Err(format!("\"extensions\" is not an object: {SHAPE}")),
+    }
+    Ok(request)
 }

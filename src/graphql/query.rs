@@ -12,8 +12,8 @@ use crate::store;
 /// Longest accepted search text, in characters.
 pub const MAX_SEARCH_CHARS: usize = 100;
 /// Default and bounds of `statusHistory(limit)`.
-const HISTORY_DEFAULT: i32 = 50;
-const HISTORY_MAX: i32 = 1000;
+const HISTORY_DEFAULT: i64 = 50;
+const HISTORY_MAX: i64 = 1000;
 
 /// The root query type.
 pub struct Query;
@@ -46,7 +46,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         agent_id: ID,
-        #[graphql(default = 50)] limit: Option<i32>,
+        #[graphql(default_with = "Some(HISTORY_DEFAULT)")] limit: Option<i64>,
     ) -> async_graphql::Result<Vec<StatusChange>> {
         status_history(ctx, agent_id, limit).await.coded()
     }
@@ -114,7 +114,7 @@ async fn cockpit(
 async fn status_history(
     ctx: &Context<'_>,
     agent_id: ID,
-    limit: Option<i32>,
+    limit: Option<i64>,
 ) -> Result<Vec<StatusChange>, GqlError> {
     let viewer = viewer(ctx)?;
     viewer.require_supervising()?;
@@ -134,7 +134,7 @@ async fn status_history(
             agent_id.as_str()
         )));
     }
-    Ok(store::status_history(pool, &viewer.org, agent_id.as_str(), i64::from(limit)).await?)
+    Ok(store::status_history(pool, &viewer.org, agent_id.as_str(), limit).await?)
 }
 
 /// The cockpit table of a status.

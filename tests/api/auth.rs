@@ -178,3 +178,31 @@ async fn another_organizations_objects_are_never_touched() {
         .get(0);
     assert_eq!(assignee, None);
 }
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_refused_and_one_whose_nbf_has_passed_is_accepted() {
+    let app = spawn_app().await;
+    let body = json!([{"id": "p", "type": "product_upserted", "at": minutes_ago(1), "product": "p", "name": "P"}])
+        .to_string()
+        .into_bytes();
+    let token = |nbf: u64| {
+        signed(
+            json!({"sub": "platform", "org": "acme", "role": "service", "exp": now() + 3600, "nbf": nbf}),
+            JWT_SECRET,
+        )
+    };
+    let (status, answer) = app
+        .post_raw(Some(&token(now() + 600)), "application/json", body.clone())
+        .await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not valid yet")),
+        "{answer}"
+    );
+    let (status, answer) = app
+        .post_raw(Some(&token(now() - 60)), "application/json", body)
+        .await;
+    assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer}");
+}

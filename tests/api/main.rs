@@ -9,6 +9,7 @@ mod bench;
 mod bodies;
 mod cockpit;
 mod demo;
+mod edge;
 mod graphql;
 mod health;
 mod ingest;

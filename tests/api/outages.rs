@@ -176,13 +176,12 @@ async fn a_frozen_database_connection_turns_into_a_timely_503_and_the_service_re
         .port(proxy.port)
         .user(config.get_user().unwrap_or("postgres"));
     let app = Application::build(&Config {
-        database_url: url_of(&through, &db.name),
         listen_url: Some(db.url.clone()),
         bind: "127.0.0.1:0".parse().expect("address"),
-        jwt_secret: JWT_SECRET.to_string(),
         refresh_interval: Duration::from_secs(1),
         pool_size: 2,
         request_timeout: Duration::from_secs(2),
+        ..Config::new(url_of(&through, &db.name), JWT_SECRET)
     })
     .await
     .expect("build app");

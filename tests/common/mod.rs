@@ -267,12 +267,10 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>) -> TestApp {
     let config = Config {
         listen_url,
-        database_url: db.url.clone(),
         bind: "127.0.0.1:0".parse().expect("static address"),
-        jwt_secret: JWT_SECRET.to_string(),
         refresh_interval: Duration::from_secs(1),
         pool_size: 4,
-        request_timeout: Duration::from_secs(cockpit::config::DEFAULT_REQUEST_TIMEOUT_SECS),
+        ..Config::new(db.url.clone(), JWT_SECRET)
     };
     let app = Application::build(&config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());

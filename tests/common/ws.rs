@@ -117,6 +117,42 @@ impl WsClient {
             .await;
     }
 
+    /// Runs one operation as `id` and returns its first result payload (`{"data"…}` or
+    /// `{"errors"…}`), whether the server sends it as data or as an error message. When
+    /// the operation ends there (a query, or a failure), its `complete` is awaited too.
+    pub async fn execute(&mut self, id: &str, query: &str, variables: Value) -> Value {
+        let kind = if self.legacy { "start" } else { "subscribe" };
+        self.send(
+            json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
+        let payload = match self.receive().await {
+            Received::Message(m) if m["type"] == "next" || m["type"] == "data" => {
+                m["payload"].clone()
+            }
+            // graphql-transport-ws may send request errors as an array of errors.
+            Received::Message(m) if m["type"] == "error" => {
+                return json!({"errors": m["payload"]});
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+        if payload["errors"].is_array() || !query.trim_start().starts_with("subscription") {
+            match self.receive().await {
+                Received::Message(m) if m["type"] == "complete" && m["id"] == id => {}
+                other => panic!("expected the end of {id}, got {other:?}"),
+            }
+        }
+        payload
+    }
+
+    /// Sends a text frame as it is.
+    pub async fn send_text(&mut self, text: String) {
+        self.socket
+            .send(Message::text(text))
+            .await
+            .expect("ws send");
+    }
+
     /// The next data payload of a subscription (`next`/`data`), or the error payload.
     pub async fn next_update(&mut self) -> Result<Value, Value> {
         match self.receive().await {
