@@ -13,6 +13,8 @@
 //!   (default [`DEFAULT_REQUEST_TIMEOUT_SECS`]); ingest has [`INGEST_TIMEOUT`].
 //! - `COCKPIT_GRAPHQL_BODY_LIMIT`: largest body of a GraphQL request, in bytes (default
 //!   [`DEFAULT_GRAPHQL_BODY_LIMIT`]); also the largest WebSocket message.
+//! - `COCKPIT_WS_INIT_TIMEOUT_SECS`: longest wait for a WebSocket's `connection_init`
+//!   (default [`DEFAULT_WS_INIT_TIMEOUT_SECS`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +32,8 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const INGEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest body of a GraphQL request: the API's queries are a few hundred bytes.
 pub const DEFAULT_GRAPHQL_BODY_LIMIT: usize = 1024 * 1024;
+/// Longest wait for a WebSocket's `connection_init`: clients send it at once.
+pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 10;
 /// Connections in the pool of one instance.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -52,6 +56,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Largest body of a GraphQL request, in bytes.
     pub graphql_body_limit: usize,
+    /// Longest wait for a WebSocket's `connection_init` (then it closes with 4408).
+    pub ws_init_timeout: Duration,
 }
 
 impl Config {
@@ -67,6 +73,7 @@ impl Config {
             pool_size: DEFAULT_POOL_SIZE,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             graphql_body_limit: DEFAULT_GRAPHQL_BODY_LIMIT,
+            ws_init_timeout: Duration::from_secs(DEFAULT_WS_INIT_TIMEOUT_SECS),
         }
     }
 }

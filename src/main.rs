@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use cockpit::auth::{parse_ttl, Keys, TokenRole};
 use cockpit::config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT, DEFAULT_POOL_SIZE,
-    DEFAULT_REFRESH_SECS, DEFAULT_REQUEST_TIMEOUT_SECS,
+    DEFAULT_REFRESH_SECS, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_WS_INIT_TIMEOUT_SECS,
 };
 use cockpit::http::{shutdown_signal, Application};
 use cockpit::{db, startup};
@@ -76,6 +76,10 @@ struct ServeArgs {
     /// Largest body of a GraphQL request (and WebSocket message), in bytes.
     #[arg(long, env = "COCKPIT_GRAPHQL_BODY_LIMIT", default_value_t = DEFAULT_GRAPHQL_BODY_LIMIT)]
     graphql_body_limit: usize,
+    /// Seconds a WebSocket may wait before sending `connection_init` (then 4408).
+    #[arg(long, env = "COCKPIT_WS_INIT_TIMEOUT_SECS", default_value_t = DEFAULT_WS_INIT_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    ws_init_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -257,6 +261,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         pool_size: args.pool_size,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         graphql_body_limit: args.graphql_body_limit,
+        ws_init_timeout: Duration::from_secs(args.ws_init_timeout_secs),
         ..Config::new(args.db.database_url, jwt_secret)
     };
     let app = Application::build(&config)

@@ -85,7 +85,7 @@ pub struct Viewer {
 impl Viewer {
     /// Whether the caller reads the whole organization (ADMIN, SUPERVISOR).
     pub fn is_supervising(&self) -> bool {
-        matches!(self.role, Role::Admin | Role::Supervisor)
+        self.role.is_supervising()
     }
 
     /// FORBIDDEN unless the caller supervises.

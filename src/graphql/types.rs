@@ -95,6 +95,11 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether this role reads the whole organization (ADMIN, SUPERVISOR).
+    pub fn is_supervising(self) -> bool {
+        matches!(self, Role::Admin | Role::Supervisor)
+    }
+
     /// From the stored spelling.
     pub fn parse(s: &str) -> Option<Self> {
         match s {

@@ -32,6 +32,9 @@ pub enum HubEvent {
         org: Arc<str>,
         /// Product id, when the change concerns one product only.
         product: Option<Arc<str>>,
+        /// Who belongs changed (an agent's name or role, an agent or membership added or
+        /// removed): sessions of the organization re-check their caller's stored role.
+        members: bool,
     },
     /// The daily columns were refreshed.
     Refreshed,
@@ -56,7 +59,7 @@ pub struct Scope {
 impl Scope {
     fn concerned_by(&self, event: &HubEvent) -> bool {
         match event {
-            HubEvent::Changed { org, product } => {
+            HubEvent::Changed { org, product, .. } => {
                 **org == *self.org && product.as_deref().is_none_or(|p| p == self.product)
             }
             HubEvent::Refreshed | HubEvent::Resync => true,
@@ -115,6 +118,11 @@ impl Hub {
     /// Records whether the listener is connected (readiness).
     pub fn set_listener_connected(&self, connected: bool) {
         self.listener_connected.store(connected, Ordering::SeqCst);
+    }
+
+    /// Every event from now on (sessions watch their organization's membership changes).
+    pub fn events(&self) -> broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
     }
 
     /// Whether the listener is connected.

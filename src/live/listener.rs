@@ -23,6 +23,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(3);
 struct LivePayload {
     org: String,
     product: Option<String>,
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +52,7 @@ pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
             Some(HubEvent::Changed {
                 org: p.org.into(),
                 product: p.product.map(Into::into),
+                members: p.kind.as_deref() == Some("members"),
             })
         }
         _ => None,
@@ -150,7 +152,8 @@ mod tests {
             ),
             Some(HubEvent::Changed {
                 org: "acme".into(),
-                product: Some("p1".into())
+                product: Some("p1".into()),
+                members: false
             })
         );
         assert_eq!(
@@ -160,7 +163,19 @@ mod tests {
             ),
             Some(HubEvent::Changed {
                 org: "acme".into(),
-                product: None
+                product: None,
+                members: false
+            })
+        );
+        assert_eq!(
+            event_of(
+                "cockpit_live",
+                r#"{"org":"acme","product":null,"kind":"members"}"#
+            ),
+            Some(HubEvent::Changed {
+                org: "acme".into(),
+                product: None,
+                members: true
             })
         );
         assert_eq!(event_of("cockpit_refresh", "{}"), Some(HubEvent::Refreshed));

@@ -24,5 +24,6 @@ mod refresh;
 mod reporting;
 mod screen;
 mod search;
+mod sockets;
 mod sql_api;
 mod status;

@@ -23,6 +23,8 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tokio_postgres::{Client, NoTls};
 
+/// How long the test apps wait for a WebSocket's `connection_init`.
+pub const WS_INIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Secret the test apps sign and verify tokens with.
 pub const JWT_SECRET: &str = "test-secret-do-not-use-in-production";
 
@@ -270,6 +272,7 @@ pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>
         bind: "127.0.0.1:0".parse().expect("static address"),
         refresh_interval: Duration::from_secs(1),
         pool_size: 4,
+        ws_init_timeout: WS_INIT_TIMEOUT,
         ..Config::new(db.url.clone(), JWT_SECRET)
     };
     let app = Application::build(&config).await.expect("build app");

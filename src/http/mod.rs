@@ -1,5 +1,7 @@
 //! The HTTP surface: router, shared state, and the [`Application`] that binds and serves.
 
+mod ws;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +18,8 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
-use futures_util::{SinkExt, StreamExt};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse};
+use axum::extract::ws::WebSocketUpgrade;
 
 use crate::auth::Keys;
 use crate::config::Config;
@@ -42,8 +42,10 @@ pub struct AppState {
     pub refresh_interval: Duration,
     /// Longest time of a request other than ingest.
     pub request_timeout: Duration,
-    /// Largest body of a GraphQL request, in bytes.
+    /// Largest body of a GraphQL request (and WebSocket message), in bytes.
     pub graphql_body_limit: usize,
+    /// Longest wait for a WebSocket's `connection_init`.
+    pub ws_init_timeout: Duration,
     /// The GraphQL schema.
     pub schema: CockpitSchema,
     /// Fan-out of live changes to subscriptions.
@@ -191,86 +193,20 @@ fn graphql_refusal(status: StatusCode, code: &'static str, message: String) -> R
         .into_response()
 }
 
-/// Close code of graphql-transport-ws for a refused `connection_init`.
-const CLOSE_FORBIDDEN: u16 = 4403;
-/// Close code for "the server is going away" (RFC 6455).
-const CLOSE_GOING_AWAY: u16 = 1001;
 /// Longest wait for WebSockets to close at shutdown.
 const SOCKETS_DRAIN: Duration = Duration::from_secs(5);
-/// Marks our refusal among the protocol errors async-graphql closes with 1002.
-const REFUSAL_PREFIX: &str = "connection refused: ";
 
 async fn graphql_ws(
     State(state): State<AppState>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
-) -> axum::response::Response {
+) -> Response {
+    let limit = state.graphql_body_limit;
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            let _open = state.open_sockets.clone();
-            let (sink, stream) = socket.split();
-            let stopping = state.shutdown.clone();
-            // async-graphql closes with 1002 on a refused connection_init and on unreadable
-            // input: a refusal becomes 4403 (graphql-transport-ws), a shutdown 1001.
-            let sink = sink.with(move |message: Message| {
-                let stopping = *stopping.borrow();
-                async move {
-                    Ok::<_, axum::Error>(match message {
-                        Message::Close(Some(frame)) if frame.code == 1002 => {
-                            if frame.reason.starts_with(REFUSAL_PREFIX) {
-                                Message::Close(Some(CloseFrame {
-                                    code: CLOSE_FORBIDDEN,
-                                    reason: "Forbidden".into(),
-                                }))
-                            } else if stopping {
-                                Message::Close(Some(CloseFrame {
-                                    code: CLOSE_GOING_AWAY,
-                                    reason: "server shutting down".into(),
-                                }))
-                            } else {
-                                Message::Close(Some(frame))
-                            }
-                        }
-                        other => other,
-                    })
-                }
-            });
-            // At shutdown the client's input ends with a line the protocol cannot read,
-            // which makes async-graphql close the connection (as 1001, see above).
-            let mut shutdown = state.shutdown.clone();
-            let stream = stream
-                .take_until(async move {
-                    let _ = shutdown.wait_for(|stopping| *stopping).await;
-                })
-                .chain(futures_util::stream::once(async {
-                    Ok(Message::Text("shutdown".into()))
-                }));
-            let pool = state.pool.clone();
-            let keys = state.keys.clone();
-            GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let claims = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str())
-                        .ok_or(crate::auth::AuthError::MissingToken)
-                        .and_then(crate::auth::bearer_from_value)
-                        .and_then(|token| keys.verify(token));
-                    match Auth::resolve(&pool, claims).await {
-                        auth @ Auth::Viewer(_) => {
-                            let mut data = Data::default();
-                            data.insert(auth);
-                            Ok(data)
-                        }
-                        Auth::Refused { message, .. } => Err(async_graphql::Error::new(format!(
-                            "{REFUSAL_PREFIX}{message}"
-                        ))),
-                    }
-                })
-                .serve()
-                .await;
-        })
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| ws::serve(state, socket, protocol))
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
@@ -363,6 +299,7 @@ impl Application {
             refresh_interval: config.refresh_interval,
             request_timeout: config.request_timeout,
             graphql_body_limit: config.graphql_body_limit,
+            ws_init_timeout: config.ws_init_timeout,
             ingest_gate: Arc::new(ingest::OrgGate::default()),
             schema: graphql::schema(pool.clone(), hub.clone(), config.refresh_interval),
             hub,
