@@ -75,6 +75,22 @@ pub struct Claims {
     pub iat: Option<u64>,
 }
 
+/// Shortest HS256 secret accepted: 32 bytes, the size of the hash (RFC 7518 3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Refuses a secret shorter than [`MIN_SECRET_BYTES`]: tokens signed with it could be
+/// forged by guessing it.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "the JWT secret (COCKPIT_JWT_SECRET) has {} bytes; at least {MIN_SECRET_BYTES} are \
+             needed (e.g. `openssl rand -hex 32`)",
+            secret.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Signs and verifies tokens with one HS256 secret.
 #[derive(Clone)]
 pub struct Keys {

@@ -37,8 +37,8 @@ pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 10;
 /// Connections in the pool of one instance.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
-/// Everything `serve` needs to run.
-#[derive(Clone, Debug)]
+/// Everything `serve` needs to run. Its `Debug` hides the secret and URL passwords.
+#[derive(Clone)]
 pub struct Config {
     /// PostgreSQL connection URL.
     pub database_url: String,
@@ -75,5 +75,44 @@ impl Config {
             graphql_body_limit: DEFAULT_GRAPHQL_BODY_LIMIT,
             ws_init_timeout: Duration::from_secs(DEFAULT_WS_INIT_TIMEOUT_SECS),
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "database_url",
+                &crate::startup::redacted(&self.database_url),
+            )
+            .field(
+                "listen_url",
+                &self.listen_url.as_deref().map(crate::startup::redacted),
+            )
+            .field("bind", &self.bind)
+            .field("jwt_secret", &"***")
+            .field("refresh_interval", &self.refresh_interval)
+            .field("pool_size", &self.pool_size)
+            .field("request_timeout", &self.request_timeout)
+            .field("graphql_body_limit", &self.graphql_body_limit)
+            .field("ws_init_timeout", &self.ws_init_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn debug_hides_the_secret_and_passwords() {
+        let config = Config::new(
+            "postgres://app:s3cret-pw@db/cockpit",
+            "a-secret-of-more-than-thirty-two-bytes",
+        );
+        let text = format!("{config:?}");
+        assert!(!text.contains("s3cret-pw"), "{text}");
+        assert!(!text.contains("thirty-two"), "{text}");
+        assert!(text.contains("postgres://app:***@db/cockpit"), "{text}");
     }
 }

@@ -107,3 +107,17 @@ impl Drop for SubscriberGuard {
         metrics::gauge!("cockpit_subscribers").decrement(1.0);
     }
 }
+
+/// Logs to standard error: `RUST_LOG` filters (default `info,tower_http=warn`);
+/// `COCKPIT_LOG_FORMAT=json` writes one JSON object a line.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let json = std::env::var("COCKPIT_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

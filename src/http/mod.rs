@@ -269,6 +269,9 @@ pub struct Application {
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration cannot be served (e.g. a JWT secret that is too short).
+    #[error("{0}")]
+    Config(String),
     /// The database could not be prepared.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -281,6 +284,7 @@ impl Application {
     /// Prepares the database (creates it if missing, migrates), refreshes the daily columns
     /// once (so `refreshedAt` is always a real refresh) and binds the socket.
     pub async fn build(config: &Config) -> Result<Self, StartError> {
+        crate::auth::check_secret(&config.jwt_secret).map_err(StartError::Config)?;
         telemetry::prometheus();
         db::ensure_database(&config.database_url).await?;
         let pool = db::pool(&config.database_url, config.pool_size)?;

@@ -206,3 +206,24 @@ async fn a_token_not_valid_yet_is_refused_and_one_whose_nbf_has_passed_is_accept
         .await;
     assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer}");
 }
+
+#[tokio::test]
+async fn a_jwt_secret_shorter_than_32_bytes_is_refused_at_start_up() {
+    let db = crate::common::TestDb::new().await;
+    let short = cockpit::config::Config {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        ..cockpit::config::Config::new(db.url.clone(), "x".repeat(31))
+    };
+    match cockpit::http::Application::build(&short).await {
+        Err(cockpit::http::StartError::Config(message)) => {
+            assert!(message.contains("at least 32"), "{message}")
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a 31-byte secret was accepted"),
+    }
+    let enough = cockpit::config::Config {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        ..cockpit::config::Config::new(db.url.clone(), "x".repeat(32))
+    };
+    assert!(cockpit::http::Application::build(&enough).await.is_ok());
+}
