@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use deadpool_postgres::Pool;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -53,7 +54,7 @@ pub struct AppState {
     /// One ingest at a time per organization, waited for outside the pool.
     pub ingest_gate: Arc<ingest::OrgGate>,
     /// Turns true when the service starts shutting down: WebSockets say goodbye.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub shutdown: CancellationToken,
     /// Held by every open WebSocket; shutdown waits until all are dropped.
     pub open_sockets: tokio::sync::mpsc::Sender<()>,
 }
@@ -193,8 +194,8 @@ fn graphql_refusal(status: StatusCode, code: &'static str, message: String) -> R
         .into_response()
 }
 
-/// Longest wait for WebSockets to close at shutdown.
-const SOCKETS_DRAIN: Duration = Duration::from_secs(5);
+/// Longest wait at shutdown for the WebSockets to close, and for each background task.
+const DRAIN: Duration = Duration::from_secs(5);
 
 async fn graphql_ws(
     State(state): State<AppState>,
@@ -258,7 +259,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// A built service: database migrated, socket bound, ready to serve.
 pub struct Application {
     listen_url: String,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    shutdown: CancellationToken,
     sockets_closed: tokio::sync::mpsc::Receiver<()>,
     listener: TcpListener,
     router: Router,
@@ -293,10 +294,10 @@ impl Application {
             tracing::info!("another instance is refreshing the daily columns");
         }
         let hub = Hub::new(pool.clone());
-        let (shutdown, stopping) = tokio::sync::watch::channel(false);
+        let shutdown = CancellationToken::new();
         let (open_sockets, sockets_closed) = tokio::sync::mpsc::channel(1);
         let state = AppState {
-            shutdown: stopping,
+            shutdown: shutdown.clone(),
             open_sockets,
             pool: pool.clone(),
             keys: Arc::new(Keys::new(&config.jwt_secret)),
@@ -335,30 +336,44 @@ impl Application {
     }
 
     /// Serves, refreshes the daily columns every interval and listens for live changes,
-    /// until `shutdown` completes; then lets in-flight requests finish.
+    /// until `shutdown` completes. Then one cancellation reaches every background task and
+    /// socket: in-flight requests finish, WebSockets close with 1001, the refresher ends
+    /// after its current refresh and the listener at once, each wait bounded.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let cancel = self.shutdown;
         let refresher = tokio::spawn(refresher::run(
             self.state.pool.clone(),
             self.state.refresh_interval,
+            cancel.clone(),
         ));
-        let listener = tokio::spawn(listener::run(self.listen_url, self.state.hub.clone()));
-        let stopping = self.shutdown;
+        let listener = tokio::spawn(listener::run(
+            self.listen_url,
+            self.state.hub.clone(),
+            cancel.clone(),
+        ));
+        let stopping = cancel.clone();
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
-                let _ = stopping.send(true);
+                stopping.cancel();
             })
             .await;
+        // Whatever ended the server, the background work ends too.
+        cancel.cancel();
         // In-flight requests are done (accepted events committed); WebSockets, which the
         // server no longer tracks once upgraded, close with 1001: wait for them, bounded.
         drop(self.state);
         let mut sockets_closed = self.sockets_closed;
-        let _ = tokio::time::timeout(SOCKETS_DRAIN, sockets_closed.recv()).await;
-        refresher.abort();
-        listener.abort();
+        let _ = tokio::time::timeout(DRAIN, sockets_closed.recv()).await;
+        for (name, mut task) in [("refresher", refresher), ("listener", listener)] {
+            if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                tracing::warn!(task = name, "did not stop in time; aborted");
+                task.abort();
+            }
+        }
         served
     }
 }

@@ -225,12 +225,12 @@ pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol
 /// in time, the token's expiry, the caller's demotion or removal, shutdown. `None` when
 /// nothing is to be done (a refused init is ended by the refusal itself).
 async fn watch_session(state: &AppState, mut phase: watch::Receiver<Phase>) -> Option<Ending> {
-    let mut shutdown = state.shutdown.clone();
+    let shutdown = state.shutdown.clone();
     let mut events = state.hub.events();
     let ready = tokio::select! {
         changed = phase.wait_for(|p| !matches!(p, Phase::Waiting)) => changed.ok()?.clone(),
         _ = tokio::time::sleep(state.ws_init_timeout) => return Some(Ending::InitTimeout),
-        _ = shutdown.wait_for(|stopping| *stopping) => return Some(Ending::GoingAway),
+        _ = shutdown.cancelled() => return Some(Ending::GoingAway),
     };
     let Phase::Ready {
         org,
@@ -251,7 +251,7 @@ async fn watch_session(state: &AppState, mut phase: watch::Receiver<Phase>) -> O
     loop {
         let event = tokio::select! {
             _ = &mut expiry => return Some(Ending::TokenExpired),
-            _ = shutdown.wait_for(|stopping| *stopping) => return Some(Ending::GoingAway),
+            _ = shutdown.cancelled() => return Some(Ending::GoingAway),
             event = events.recv() => event,
         };
         let recheck = match event {

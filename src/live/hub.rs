@@ -20,8 +20,9 @@ use crate::store;
 
 /// Capacity of the notification fan-out; a group that falls further behind re-reads.
 const EVENT_CAPACITY: usize = 4096;
-/// Wait before a group retries a failed read.
-const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+/// Wait before a group retries a failed read, doubled after each failure up to the cap.
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+const RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the listener tells the groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,8 +196,9 @@ async fn run_group(
     publisher: Publisher,
     mut events: broadcast::Receiver<HubEvent>,
 ) {
-    // A failed read is retried even when no new event comes.
+    // A failed read is retried even when no new event comes, with a growing wait.
     let mut retry = false;
+    let mut retry_delay = RETRY_DELAY;
     loop {
         let next_day_at = publisher.borrow().next_day_at;
         let until_midnight = (next_day_at - Utc::now()).to_std().unwrap_or_default();
@@ -232,6 +234,7 @@ async fn run_group(
         }
         match hub.read(&scope).await {
             Ok(Some(snapshot)) => {
+                retry_delay = RETRY_DELAY;
                 publisher.send_if_modified(|current| {
                     if **current == snapshot {
                         false
@@ -248,7 +251,8 @@ async fn run_group(
             }
             Err(e) => {
                 tracing::warn!(org = %scope.org, product = %scope.product, error = %e, "cockpit read failed; retrying");
-                tokio::time::sleep(RETRY_DELAY).await;
+                tokio::time::sleep(retry_delay).await;
+                retry_delay = (retry_delay * 2).min(RETRY_CAP);
                 retry = true;
             }
         }

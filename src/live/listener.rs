@@ -60,24 +60,33 @@ pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
 }
 
 /// Listens until the task is dropped, reconnecting as needed.
-pub async fn run(url: String, hub: Arc<Hub>) {
-    // The series exists from the start, at 0.
+pub async fn run(url: String, hub: Arc<Hub>, cancel: tokio_util::sync::CancellationToken) {
     metrics::counter!("cockpit_listener_reconnects_total").increment(0);
     let mut backoff = BACKOFF_START;
     loop {
-        match listen(&url, &hub).await {
+        let outcome = tokio::select! {
+            _ = cancel.cancelled() => return,
+            outcome = listen(&url, &hub) => outcome,
+        };
+        // A session that got connected was good, however it ended (a failed ping
+        // included): the next attempt starts from the shortest wait.
+        if hub.listener_connected() {
+            backoff = BACKOFF_START;
+        }
+        match outcome {
             Ok(()) => backoff = BACKOFF_START,
             Err(e) => tracing::warn!(error = %e, "listener connection failed"),
         }
         hub.set_listener_connected(false);
         metrics::counter!("cockpit_listener_reconnects_total").increment(1);
-        tokio::time::sleep(backoff).await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
         backoff = (backoff * 2).min(BACKOFF_CAP);
     }
 }
 
-/// One connection's life: connect, LISTEN, resync, forward notifications until it ends.
-/// `Ok` when it was up and then dropped (backoff restarts), `Err` when it never came up.
 async fn listen(url: &str, hub: &Arc<Hub>) -> Result<(), tokio_postgres::Error> {
     let config: tokio_postgres::Config = url.parse()?;
     let (client, mut connection) = config.connect(NoTls).await?;

@@ -113,16 +113,20 @@ pub async fn refresh_age(pool: &Pool) -> Result<Option<f64>, DbError> {
     Ok(db::query_one(pool, REFRESH_AGE_SQL, &[]).await?.get(0))
 }
 
-/// Refreshes every `interval` until the task is dropped. A failed refresh is logged and
-/// retried at the next tick: the marks it did not consume stay for it.
-pub async fn run(pool: Pool, interval: Duration) {
+/// Refreshes every `interval` until `cancel` (a refresh under way finishes first). A
+/// failed refresh is logged and retried at the next tick: the marks it did not consume
+/// stay for it.
+pub async fn run(pool: Pool, interval: Duration, cancel: tokio_util::sync::CancellationToken) {
     let mut ticker = tokio::time::interval(interval);
     // A slow refresh delays the next one rather than causing a burst.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker.tick().await; // the first tick is immediate; start-up already refreshed
     let mut last_upkeep = tokio::time::Instant::now();
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
         match refresh_chunk(&pool, Some(interval.mul_f64(SKIP_SHARE))).await {
             Ok(Some(first)) => {
                 let more = first.more;
