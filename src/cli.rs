@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{parse_ttl, Keys, TokenRole};
 use crate::config::{
-    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT, DEFAULT_POOL_SIZE,
-    DEFAULT_REFRESH_SECS, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_WS_INIT_TIMEOUT_SECS,
+    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT,
+    DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
+    DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_WS_INIT_TIMEOUT_SECS,
 };
 use crate::startup;
 
@@ -81,6 +82,14 @@ struct ServeArgs {
     #[arg(long, env = "COCKPIT_WS_INIT_TIMEOUT_SECS", default_value_t = DEFAULT_WS_INIT_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     ws_init_timeout_secs: u64,
+    /// Seconds after which a connection with nothing read or written is closed.
+    #[arg(long, env = "COCKPIT_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    idle_timeout_secs: u64,
+    /// Most client connections open at once (lowered to fit the open-file limit).
+    #[arg(long, env = "COCKPIT_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(usize))]
+    max_connections: usize,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +267,8 @@ impl ServeArgs {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             graphql_body_limit: self.graphql_body_limit,
             ws_init_timeout: Duration::from_secs(self.ws_init_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_connections: self.max_connections,
             ..Config::new(self.db.database_url, jwt_secret)
         })
     }

@@ -15,6 +15,10 @@
 //!   [`DEFAULT_GRAPHQL_BODY_LIMIT`]); also the largest WebSocket message.
 //! - `COCKPIT_WS_INIT_TIMEOUT_SECS`: longest wait for a WebSocket's `connection_init`
 //!   (default [`DEFAULT_WS_INIT_TIMEOUT_SECS`]).
+//! - `COCKPIT_IDLE_TIMEOUT_SECS`: a connection with nothing read or written for this long
+//!   is closed (default [`DEFAULT_IDLE_TIMEOUT_SECS`]; WebSockets are pinged at half).
+//! - `COCKPIT_MAX_CONNECTIONS`: most client connections open at once (default
+//!   [`DEFAULT_MAX_CONNECTIONS`], lowered to fit the open-file limit, which start-up raises).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,6 +38,10 @@ pub const INGEST_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_GRAPHQL_BODY_LIMIT: usize = 1024 * 1024;
 /// Longest wait for a WebSocket's `connection_init`: clients send it at once.
 pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 10;
+/// A connection idle this long is closed (WebSockets are pinged at half of it).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Most client connections open at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Connections in the pool of one instance.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -58,6 +66,10 @@ pub struct Config {
     pub graphql_body_limit: usize,
     /// Longest wait for a WebSocket's `connection_init` (then it closes with 4408).
     pub ws_init_timeout: Duration,
+    /// A connection with nothing read or written for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most client connections open at once (lowered to fit the open-file limit).
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -74,6 +86,8 @@ impl Config {
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             graphql_body_limit: DEFAULT_GRAPHQL_BODY_LIMIT,
             ws_init_timeout: Duration::from_secs(DEFAULT_WS_INIT_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -96,6 +110,8 @@ impl std::fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("graphql_body_limit", &self.graphql_body_limit)
             .field("ws_init_timeout", &self.ws_init_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface: router, shared state, and the [`Application`] that binds and serves.
 
+mod conn;
 mod ws;
 
 use std::future::Future;
@@ -47,6 +48,9 @@ pub struct AppState {
     pub graphql_body_limit: usize,
     /// Longest wait for a WebSocket's `connection_init`.
     pub ws_init_timeout: Duration,
+    /// A connection with nothing read or written for this long is closed; WebSockets are
+    /// pinged at half of it.
+    pub idle_timeout: Duration,
     /// The GraphQL schema.
     pub schema: CockpitSchema,
     /// Fan-out of live changes to subscriptions.
@@ -85,6 +89,7 @@ pub fn router(state: AppState) -> Router {
     events
         .merge(reads)
         .layer(axum::middleware::from_fn(telemetry::time_requests))
+        .layer(axum::middleware::from_fn(conn::mark_busy))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -261,7 +266,7 @@ pub struct Application {
     listen_url: String,
     shutdown: CancellationToken,
     sockets_closed: tokio::sync::mpsc::Receiver<()>,
-    listener: TcpListener,
+    listener: conn::CappedListener,
     router: Router,
     port: u16,
     state: AppState,
@@ -305,12 +310,18 @@ impl Application {
             request_timeout: config.request_timeout,
             graphql_body_limit: config.graphql_body_limit,
             ws_init_timeout: config.ws_init_timeout,
+            idle_timeout: config.idle_timeout,
             ingest_gate: Arc::new(ingest::OrgGate::default()),
             schema: graphql::schema(pool.clone(), hub.clone(), config.refresh_interval),
             hub,
         };
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
+        let listener = conn::CappedListener::new(
+            listener,
+            conn::connection_cap(config.max_connections),
+            config.idle_timeout,
+        );
         Ok(Application {
             shutdown,
             sockets_closed,
@@ -355,12 +366,16 @@ impl Application {
             cancel.clone(),
         ));
         let stopping = cancel.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                stopping.cancel();
-            })
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<conn::Activity>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.cancel();
+        })
+        .await;
         // Whatever ended the server, the background work ends too.
         cancel.cancel();
         // In-flight requests are done (accepted events committed); WebSockets, which the

@@ -190,7 +190,19 @@ pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol
     };
     let forward = async {
         let mut closed = false;
-        while let Some(message) = out_rx.recv().await {
+        // WebSocket pings (answered by every client) keep a quiet session from being closed
+        // as idle, and find dead peers.
+        let mut pings = tokio::time::interval(state.idle_timeout / 2);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pings.tick().await;
+        loop {
+            let message = tokio::select! {
+                message = out_rx.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+                _ = pings.tick() => Message::Ping(Default::default()),
+            };
             let message = match message {
                 Message::Close(frame) => {
                     closed = true;

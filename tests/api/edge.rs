@@ -263,3 +263,136 @@ async fn an_internal_failure_is_coded_and_leaks_nothing_on_either_transport() {
         assert_no_leak_in(answer);
     }
 }
+
+/// Opens `n` TCP connections that send nothing.
+async fn idle_sockets(app: &TestApp, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut sockets = Vec::new();
+    for _ in 0..n {
+        sockets.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", app.port()))
+                .await
+                .expect("connect"),
+        );
+    }
+    sockets
+}
+
+/// Waits until the server closes `socket` (end of stream or reset).
+async fn closed_by_server(socket: &mut tokio::net::TcpStream) {
+    let mut buffer = [0u8; 64];
+    loop {
+        match tokio::time::timeout(crate::common::ws::WAIT, socket.read(&mut buffer))
+            .await
+            .expect("the server closes an idle socket")
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_sockets_are_closed_and_never_starve_healthz() {
+    let db = std::sync::Arc::new(crate::common::TestDb::new().await);
+    let app = crate::common::spawn_app_with(db, None, |config| cockpit::config::Config {
+        idle_timeout: std::time::Duration::from_secs(1),
+        max_connections: 20,
+        ..config
+    })
+    .await;
+    app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    // Every connection slot taken by a socket that says nothing.
+    let mut sockets = idle_sockets(&app, 20).await;
+    // /healthz still answers: the idle ones are closed, which frees their slots.
+    // (A new client: the app's own keeps a connection of its own open.)
+    let healthz = async {
+        let response = reqwest::Client::new()
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .expect("GET /healthz");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    };
+    let (status, body) = tokio::time::timeout(crate::common::ws::WAIT, healthz)
+        .await
+        .expect("/healthz answers while idle sockets hold every slot");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    for socket in &mut sockets {
+        closed_by_server(socket).await;
+    }
+    // A WebSocket that keeps answering the server's pings stays open past the timeout.
+    let mut ws = WsClient::connect(&app, false).await;
+    ws.init(Some(&app.agent_token("acme", "sup")))
+        .await
+        .expect("ack");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let answer = ws.execute("me", "{ me { id } }", json!({})).await;
+    assert_eq!(answer["data"]["me"]["id"], "sup", "{answer}");
+}
+
+#[tokio::test]
+async fn a_request_answered_slower_than_the_idle_timeout_is_not_cut() {
+    let db = std::sync::Arc::new(crate::common::TestDb::new().await);
+    let app = crate::common::spawn_app_with(db, None, |config| cockpit::config::Config {
+        idle_timeout: std::time::Duration::from_secs(1),
+        ..config
+    })
+    .await;
+    app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    // The organization's ingest lock, held by another session: the next batch waits for it.
+    let holder = app.db.client().await;
+    holder
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended('cockpit.ingest/acme', 0))",
+            &[],
+        )
+        .await
+        .expect("hold the ingest lock");
+    let batch = json!([{"id": "o", "type": "conversation_opened", "at": minutes_ago(50),
+                        "conversation": "c", "product": "p1", "channel": "WHATSAPP"}]);
+    let token = app.service_token("acme");
+    let address = app.address.clone();
+    let request = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(format!("{address}/v1/events"))
+            .bearer_auth(token)
+            .json(&batch)
+            .send()
+            .await
+            .expect("the connection stays open while the request waits");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    });
+    // Until the batch waits on the lock in PostgreSQL, then past two idle timeouts.
+    let watcher = app.db.client().await;
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%ingest%'",
+                &[],
+            )
+            .await
+            .expect("activity")
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    holder
+        .execute(
+            "SELECT pg_advisory_unlock(hashtextextended('cockpit.ingest/acme', 0))",
+            &[],
+        )
+        .await
+        .expect("release");
+    let (status, body) = request.await.expect("request task");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"accepted\":1"), "{body}");
+}

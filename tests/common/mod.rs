@@ -267,6 +267,15 @@ pub async fn spawn_app() -> TestApp {
 /// database), its listener connecting through `listen_url` when given. Returns once the
 /// instance is ready (migrated, refreshed, listener connected).
 pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>) -> TestApp {
+    spawn_app_with(db, listen_url, |config| config).await
+}
+
+/// [`spawn_app_on`] with the test configuration changed by `adjust`.
+pub async fn spawn_app_with(
+    db: std::sync::Arc<TestDb>,
+    listen_url: Option<String>,
+    adjust: impl FnOnce(Config) -> Config,
+) -> TestApp {
     let config = Config {
         listen_url,
         bind: "127.0.0.1:0".parse().expect("static address"),
@@ -275,6 +284,7 @@ pub async fn spawn_app_on(db: std::sync::Arc<TestDb>, listen_url: Option<String>
         ws_init_timeout: WS_INIT_TIMEOUT,
         ..Config::new(db.url.clone(), JWT_SECRET)
     };
+    let config = adjust(config);
     let app = Application::build(&config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
