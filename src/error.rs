@@ -1,6 +1,10 @@
-//! The HTTP API's errors, mapped to status codes and `{"error": {"code", "message"}}` bodies
-//! in one place. Internal errors are logged with their cause and never shown to clients.
+//! The one error taxonomy of the API: every failure a client can see, its code, and how it
+//! is rendered — as an HTTP answer (`{"error": {"code", "message"}}` with its status) and
+//! as a GraphQL error (`extensions.code`). Internal causes are logged here and never
+//! reach a client. Lower layers have errors of their own (`DbError`, `IngestError`,
+//! `AuthError`), turned into this one below.
 
+use async_graphql::ErrorExtensions;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -8,28 +12,77 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::ingest::IngestError;
 
-/// An error answered by the HTTP API.
+/// An error answered by the API, over HTTP or GraphQL.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// Missing or invalid credentials (401).
-    #[error(transparent)]
-    Unauthenticated(#[from] AuthError),
-    /// Authenticated, but not allowed (403).
+    /// Missing or invalid credentials, or a token naming no agent.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(String),
-    /// The body could not be read as the API's format (400).
+    /// Unknown here (or another organization's: never revealed).
+    #[error("{0}")]
+    NotFound(String),
+    /// A supervisor or admin tried to change an OFFLINE agent.
+    #[error("{0}")]
+    AgentOffline(String),
+    /// An argument out of its range.
+    #[error("{0}")]
+    BadUserInput(String),
+    /// The body could not be read as the API's format.
     #[error("{0}")]
     BadRequest(String),
-    /// The body is over a size or count limit (413).
+    /// The body is over a size or count limit.
     #[error("{0}")]
     PayloadTooLarge(String),
-    /// The database could not serve in time (no free connection): 503, try again.
+    /// The database could not serve in time (no free connection, a cancelled statement).
     #[error("the service is busy; try again shortly")]
     Unavailable,
-    /// Anything else: logged, answered as a bare 500.
+    /// Anything else: logged with its cause, answered without it.
     #[error(transparent)]
     Internal(DbError),
+}
+
+impl ApiError {
+    /// The table: HTTP status and code of each kind of error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::AgentOffline(_) => (StatusCode::CONFLICT, "AGENT_OFFLINE"),
+            ApiError::BadUserInput(_) => (StatusCode::BAD_REQUEST, "BAD_USER_INPUT"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
+        }
+    }
+
+    /// The `extensions.code` / `error.code` of this error.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
+    /// What the client reads: the message, except for internal errors (logged instead).
+    fn client_message(&self) -> String {
+        match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                "internal server error".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Unauthenticated(e.to_string())
+    }
 }
 
 impl From<DbError> for ApiError {
@@ -43,15 +96,25 @@ impl From<DbError> for ApiError {
     }
 }
 
-impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ApiError::from(DbError::from(e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ApiError::from(DbError::from(e))
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::BadBody(message) => ApiError::BadRequest(message),
+            IngestError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            IngestError::Busy => ApiError::Unavailable,
+            IngestError::Db(cause) => ApiError::from(cause),
         }
     }
 }
@@ -59,13 +122,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
-                "internal server error".to_string()
-            }
-            other => other.to_string(),
-        };
+        let message = self.client_message();
         let mut response = (
             status,
             Json(json!({"error": {"code": code, "message": message}})),
@@ -78,5 +135,12 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        let code = self.code();
+        async_graphql::Error::new(self.client_message()).extend_with(|_, e| e.set("code", code))
     }
 }

@@ -11,7 +11,6 @@ use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::db::{self, DbError};
-use crate::error::ApiError;
 
 /// Largest accepted body.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -22,6 +21,38 @@ mod typed;
 
 const INGEST_SQL: &str = include_str!("../sql/queries/ingest_events.sql");
 const INGEST_WELL_FORMED_SQL: &str = include_str!("../sql/queries/ingest_well_formed.sql");
+
+/// Longest organization id (as `cockpit.ingest_events` accepts it).
+const MAX_ORG_CHARS: usize = 128;
+
+/// Why a batch could not be judged at all (each event's own faults are rejections in the
+/// answer instead).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body is not a batch of events.
+    #[error("{0}")]
+    BadBody(String),
+    /// The body holds more events than a batch may.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The database could not take the batch in time; send it again.
+    #[error("the service is busy; try again shortly")]
+    Busy,
+    /// Anything else.
+    #[error(transparent)]
+    Db(DbError),
+}
+
+impl From<DbError> for IngestError {
+    fn from(e: DbError) -> Self {
+        if db::is_pool_timeout(&e) {
+            tracing::warn!(error = %e, "no database connection in time for ingest");
+            IngestError::Busy
+        } else {
+            IngestError::Db(e)
+        }
+    }
+}
 
 /// The answer to a batch, as `cockpit.ingest_events` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,17 +131,17 @@ pub fn is_ndjson(content_type: Option<&str>) -> bool {
 }
 
 /// Reads a body into a batch. JSON that is not an array or an object, or not JSON at all,
-/// is a [`ApiError::BadRequest`]; more than [`MAX_EVENTS`] events a
-/// [`ApiError::PayloadTooLarge`]. NDJSON lines that are not JSON stay in the batch as
+/// is an [`IngestError::BadBody`]; more than [`MAX_EVENTS`] events an
+/// [`IngestError::TooLarge`]. NDJSON lines that are not JSON stay in the batch as
 /// rejections of their own.
-pub fn read_body(body: &[u8], ndjson: bool) -> Result<Batch, ApiError> {
+pub fn read_body(body: &[u8], ndjson: bool) -> Result<Batch, IngestError> {
     let batch = if ndjson {
         read_ndjson(body)
     } else {
         read_json(body)?
     };
     if batch.len() > MAX_EVENTS {
-        return Err(ApiError::PayloadTooLarge(format!(
+        return Err(IngestError::TooLarge(format!(
             "a batch holds at most {MAX_EVENTS} events; this one holds {}",
             batch.len()
         )));
@@ -118,11 +149,18 @@ pub fn read_body(body: &[u8], ndjson: bool) -> Result<Batch, ApiError> {
     Ok(batch)
 }
 
-fn read_json(body: &[u8]) -> Result<Batch, ApiError> {
+fn read_json(body: &[u8]) -> Result<Batch, IngestError> {
     let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::BadRequest("the body is not UTF-8 JSON".into()))?;
-    let not_json =
-        |e: serde_json::Error| ApiError::BadRequest(format!("the body is not JSON: {e}"));
+        .map_err(|_| IngestError::BadBody("the body is not UTF-8 JSON".into()))?;
+    // Where the text stops being JSON, in our words (never the parser's).
+    let not_json = |e: serde_json::Error| {
+        IngestError::BadBody(format!(
+            "the body is not JSON (it stops being JSON at line {}, column {}): send a JSON \
+             array of event objects, one event object, or NDJSON",
+            e.line(),
+            e.column()
+        ))
+    };
     match text.trim_start().as_bytes().first() {
         Some(b'[') => {
             let events: Vec<&RawValue> = serde_json::from_str(text).map_err(not_json)?;
@@ -148,7 +186,7 @@ fn read_json(body: &[u8]) -> Result<Batch, ApiError> {
                 serde_json::Value::String(_) => "a string",
                 _ => "not an array",
             };
-            Err(ApiError::BadRequest(format!(
+            Err(IngestError::BadBody(format!(
                 "the body must be a JSON array of events or one event object, not {kind}"
             )))
         }
@@ -360,9 +398,10 @@ const GATE_PRUNE_AT: usize = 1024;
 
 impl OrgGate {
     /// Waits for `org`'s turn; the turn lasts as long as the permit.
-    pub async fn enter(&self, org: &str) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub async fn enter(&self, org: &str) -> Result<OwnedSemaphorePermit, IngestError> {
         let semaphore = {
-            let mut orgs = self.orgs.lock().map_err(|_| ApiError::Unavailable)?;
+            // A panic while holding this lock leaves a consistent map: keep going.
+            let mut orgs = self.orgs.lock().unwrap_or_else(|e| e.into_inner());
             if orgs.len() >= GATE_PRUNE_AT {
                 orgs.retain(|_, gate| gate.strong_count() > 0);
             }
@@ -375,10 +414,11 @@ impl OrgGate {
                 }
             }
         };
+        // The semaphore is never closed.
         semaphore
             .acquire_owned()
             .await
-            .map_err(|_| ApiError::Unavailable)
+            .map_err(|_| IngestError::Busy)
     }
 }
 
@@ -390,7 +430,13 @@ pub async fn store(
     gate: &OrgGate,
     org: &str,
     batch: Batch,
-) -> Result<IngestReport, ApiError> {
+) -> Result<IngestReport, IngestError> {
+    // The SQL refuses it too (22023), but in its own words.
+    if org.trim().is_empty() || org.chars().count() > MAX_ORG_CHARS {
+        return Err(IngestError::BadBody(format!(
+            "the token's organization id must have 1 to {MAX_ORG_CHARS} characters"
+        )));
+    }
     let mut report = if batch.positions.is_empty() {
         IngestReport {
             accepted: 0,
@@ -426,20 +472,16 @@ pub async fn store(
         })
         .await
         .map_err(|e| match e.postgres_code() {
-            // The function's own argument checks (e.g. an over-long organization id).
-            Some(code) if code == tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE => {
-                ApiError::BadRequest(e.postgres_message().unwrap_or_default())
-            }
             // statement_timeout: the batch could not be judged in time.
             Some(code) if code == tokio_postgres::error::SqlState::QUERY_CANCELED => {
                 tracing::warn!(org, error = %e, "ingest statement cancelled");
-                ApiError::Unavailable
+                IngestError::Busy
             }
-            _ => ApiError::from(e),
+            _ => IngestError::from(e),
         })?;
-        let answer: serde_json::Value = row.get(0);
+        let answer: serde_json::Value = row.try_get(0).map_err(DbError::from)?;
         let mut report: IngestReport = serde_json::from_value(answer)
-            .map_err(|e| ApiError::Internal(DbError::Unexpected(format!("ingest answer: {e}"))))?;
+            .map_err(|e| IngestError::Db(DbError::Unexpected(format!("ingest answer: {e}"))))?;
         for rejection in &mut report.rejected {
             rejection.index = batch.positions[rejection.index];
         }
@@ -466,7 +508,7 @@ pub async fn store_json(
     pool: &Pool,
     org: &str,
     events: &serde_json::Value,
-) -> Result<IngestReport, ApiError> {
+) -> Result<IngestReport, IngestError> {
     let batch = read_body(events.to_string().as_bytes(), false)?;
     store(pool, &OrgGate::default(), org, batch).await
 }
@@ -507,7 +549,7 @@ mod tests {
     fn json_scalars_and_garbage_are_bad_requests() {
         for body in [&b"42"[..], b"\"x\"", b"null", b"{not json", b"", b"[1,"] {
             assert!(
-                matches!(read_body(body, false), Err(ApiError::BadRequest(_))),
+                matches!(read_body(body, false), Err(IngestError::BadBody(_))),
                 "{:?}",
                 String::from_utf8_lossy(body)
             );
@@ -525,12 +567,12 @@ mod tests {
         let body = format!("[{}]", vec!["{}"; MAX_EVENTS + 1].join(","));
         assert!(matches!(
             read_body(body.as_bytes(), false),
-            Err(ApiError::PayloadTooLarge(_))
+            Err(IngestError::TooLarge(_))
         ));
         let ndjson = "{}\n".repeat(MAX_EVENTS + 1);
         assert!(matches!(
             read_body(ndjson.as_bytes(), true),
-            Err(ApiError::PayloadTooLarge(_))
+            Err(IngestError::TooLarge(_))
         ));
         assert!(read_body(&ndjson.as_bytes()[3..], true).is_ok());
     }

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod model;
 pub mod pgcluster;
 pub mod startup;
 pub mod store;

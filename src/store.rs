@@ -1,14 +1,13 @@
-//! Typed calls of the SQL the GraphQL API runs (`sql/queries/*.sql`). One statement per
-//! call; rows become the API's types here and nowhere else.
+//! Typed calls of the SQL the API runs (`sql/queries/*.sql`). One statement per call;
+//! rows become domain types ([`crate::model`]) here and nowhere else.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use crate::db::{self, DbError};
-use crate::graphql::types::{
-    Agent, AgentRow, AgentStatus, Channel, DateTime as GqlDateTime, Role, StatusChange,
-};
+use crate::model::{Agent, AgentRow, AgentStatus, Channel, Role, StatusChange};
+pub use crate::model::{CockpitData, StatusOutcome};
 
 const VIEWER_SQL: &str = include_str!("../sql/queries/viewer.sql");
 const PRODUCTS_SQL: &str = include_str!("../sql/queries/products.sql");
@@ -25,11 +24,11 @@ fn agent_at(row: &Row, at: usize) -> Result<Agent, DbError> {
     let role: String = row.try_get(at + 2)?;
     let status: String = row.try_get(at + 3)?;
     Ok(Agent {
-        id: row.try_get::<_, String>(at)?.into(),
+        id: row.try_get(at)?,
         name: row.try_get(at + 1)?,
         role: Role::parse(&role).ok_or_else(|| unexpected("role", &role))?,
         status: AgentStatus::parse(&status).ok_or_else(|| unexpected("status", &status))?,
-        status_since: GqlDateTime(row.try_get(at + 4)?),
+        status_since: row.try_get(at + 4)?,
     })
 }
 
@@ -48,20 +47,6 @@ pub async fn products(pool: &Pool, org: &str) -> Result<Vec<(String, String)>, D
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect()
-}
-
-/// The cockpit's data for one product: its day, refresh time, name and rows.
-pub struct CockpitData {
-    /// The organization's local today.
-    pub day: NaiveDate,
-    /// When the organization's next local day starts (the daily columns reset).
-    pub next_day_at: DateTime<Utc>,
-    /// Last refresh of the daily columns.
-    pub refreshed_at: DateTime<Utc>,
-    /// Product name.
-    pub product_name: String,
-    /// Rows in Turkish name order.
-    pub rows: Vec<AgentRow>,
 }
 
 /// The cockpit of `product` in `org`; `None` when the product is not the organization's.
@@ -103,23 +88,6 @@ pub async fn cockpit(
         });
     }
     Ok(Some(data))
-}
-
-/// What `set_agent_status` decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusOutcome {
-    /// Changed and recorded.
-    Changed,
-    /// Already in that status: nothing recorded.
-    Unchanged,
-    /// The actor is no agent of the organization.
-    Unauthenticated,
-    /// The target is no agent of the organization.
-    NotFound,
-    /// An AGENT acting on someone else.
-    Forbidden,
-    /// Someone else is OFFLINE.
-    AgentOffline,
 }
 
 /// Changes `target`'s status as `actor`, in one atomic statement (spec 3.3).
@@ -168,7 +136,7 @@ pub async fn status_history(
             Ok(StatusChange {
                 from: AgentStatus::parse(&from).ok_or_else(|| unexpected("status", &from))?,
                 to: AgentStatus::parse(&to).ok_or_else(|| unexpected("status", &to))?,
-                at: GqlDateTime(row.try_get(2)?),
+                at: row.try_get(2)?,
                 agent: agent_at(row, 3)?,
                 changed_by: agent_at(row, 8)?,
             })

@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::graphql::types::AgentStatus;
 use crate::ingest::store_json;
+use crate::model::AgentStatus;
 use crate::store;
 
 /// The demo organization's id.

@@ -13,9 +13,9 @@ use async_graphql::{Context, Schema};
 use deadpool_postgres::Pool;
 
 use crate::auth::{Claims, TokenRole};
+use crate::model::Role;
 use crate::store;
-use errors::GqlError;
-use types::Role;
+use errors::ApiError;
 
 /// The schema served at `/graphql`.
 pub type CockpitSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
@@ -89,11 +89,11 @@ impl Viewer {
     }
 
     /// FORBIDDEN unless the caller supervises.
-    pub fn require_supervising(&self) -> Result<(), GqlError> {
+    pub fn require_supervising(&self) -> Result<(), ApiError> {
         if self.is_supervising() {
             Ok(())
         } else {
-            Err(GqlError::Forbidden(
+            Err(ApiError::Forbidden(
                 "only admins and supervisors may read this".into(),
             ))
         }
@@ -154,24 +154,24 @@ impl Auth {
 }
 
 /// The caller, or the error every resolver answers when there is none.
-pub fn viewer<'a>(ctx: &'a Context<'_>) -> Result<&'a Viewer, GqlError> {
+pub fn viewer<'a>(ctx: &'a Context<'_>) -> Result<&'a Viewer, ApiError> {
     match ctx.data_opt::<Auth>() {
         Some(Auth::Viewer(viewer)) => Ok(viewer),
         Some(Auth::Refused { code, message }) => Err(match *code {
-            "FORBIDDEN" => GqlError::Forbidden(message.clone()),
+            "FORBIDDEN" => ApiError::Forbidden(message.clone()),
             "INTERNAL_SERVER_ERROR" => {
-                GqlError::Internal(crate::db::DbError::Unexpected(message.clone()))
+                ApiError::Internal(crate::db::DbError::Unexpected(message.clone()))
             }
-            _ => GqlError::Unauthenticated(message.clone()),
+            _ => ApiError::Unauthenticated(message.clone()),
         }),
-        None => Err(GqlError::Unauthenticated("missing bearer token".into())),
+        None => Err(ApiError::Unauthenticated("missing bearer token".into())),
     }
 }
 
 /// The database pool of the resolvers.
-pub fn pool<'a>(ctx: &'a Context<'_>) -> Result<&'a Pool, GqlError> {
+pub fn pool<'a>(ctx: &'a Context<'_>) -> Result<&'a Pool, ApiError> {
     ctx.data::<Pool>()
-        .map_err(|_| GqlError::Internal(crate::db::DbError::Unexpected("no pool".into())))
+        .map_err(|_| ApiError::Internal(crate::db::DbError::Unexpected("no pool".into())))
 }
 
 /// A GraphQL-over-HTTP request body (`{"query", "operationName"?, "variables"?,

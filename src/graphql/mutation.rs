@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object, ID};
 
-use super::errors::{Coded, GqlError};
+use super::errors::{ApiError, Coded};
 use super::types::{Agent, AgentStatus};
 use super::{pool, viewer};
 use crate::store::{self, StatusOutcome};
@@ -28,30 +28,30 @@ async fn set_agent_status(
     ctx: &Context<'_>,
     agent_id: ID,
     status: AgentStatus,
-) -> Result<Agent, GqlError> {
+) -> Result<Agent, ApiError> {
     let viewer = viewer(ctx)?;
     let (outcome, agent) = store::set_agent_status(
         pool(ctx)?,
         &viewer.org,
         &viewer.agent_id,
         agent_id.as_str(),
-        status,
+        status.into(),
     )
     .await?;
     let id = agent_id.as_str();
     match (outcome, agent) {
-        (StatusOutcome::Changed | StatusOutcome::Unchanged, Some(agent)) => Ok(agent),
-        (StatusOutcome::Unauthenticated, _) => Err(GqlError::Unauthenticated(
+        (StatusOutcome::Changed | StatusOutcome::Unchanged, Some(agent)) => Ok(agent.into()),
+        (StatusOutcome::Unauthenticated, _) => Err(ApiError::Unauthenticated(
             "the caller is no longer an agent".into(),
         )),
-        (StatusOutcome::NotFound, _) => Err(GqlError::NotFound(format!("agent {id} not found"))),
-        (StatusOutcome::Forbidden, _) => Err(GqlError::Forbidden(
+        (StatusOutcome::NotFound, _) => Err(ApiError::NotFound(format!("agent {id} not found"))),
+        (StatusOutcome::Forbidden, _) => Err(ApiError::Forbidden(
             "an agent may change only their own status".into(),
         )),
-        (StatusOutcome::AgentOffline, _) => Err(GqlError::AgentOffline(format!(
+        (StatusOutcome::AgentOffline, _) => Err(ApiError::AgentOffline(format!(
             "agent {id} is OFFLINE: only they can change their status"
         ))),
-        (_, None) => Err(GqlError::Internal(crate::db::DbError::Unexpected(
+        (_, None) => Err(ApiError::Internal(crate::db::DbError::Unexpected(
             "status change without an agent".into(),
         ))),
     }

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object, ID};
 
-use super::errors::{Coded, GqlError};
+use super::errors::{ApiError, Coded};
 use super::types::{
     Agent, AgentRow, AgentStatus, Channel, Cockpit, Date, DateTime, Product, StatusChange,
 };
@@ -52,14 +52,15 @@ impl Query {
     }
 }
 
-async fn me(ctx: &Context<'_>) -> Result<Agent, GqlError> {
+async fn me(ctx: &Context<'_>) -> Result<Agent, ApiError> {
     let viewer = viewer(ctx)?;
     store::agent(pool(ctx)?, &viewer.org, &viewer.agent_id)
         .await?
-        .ok_or_else(|| GqlError::Unauthenticated("the caller is no longer an agent".into()))
+        .map(Agent::from)
+        .ok_or_else(|| ApiError::Unauthenticated("the caller is no longer an agent".into()))
 }
 
-async fn products(ctx: &Context<'_>) -> Result<Vec<Product>, GqlError> {
+async fn products(ctx: &Context<'_>) -> Result<Vec<Product>, ApiError> {
     let viewer = viewer(ctx)?;
     viewer.require_supervising()?;
     Ok(store::products(pool(ctx)?, &viewer.org)
@@ -77,7 +78,7 @@ async fn cockpit(
     product_id: ID,
     channel: Option<Channel>,
     search: Option<String>,
-) -> Result<Cockpit, GqlError> {
+) -> Result<Cockpit, ApiError> {
     let viewer = viewer(ctx)?;
     viewer.require_supervising()?;
     let search = normalized_search(search)?;
@@ -85,11 +86,11 @@ async fn cockpit(
         pool(ctx)?,
         &viewer.org,
         product_id.as_str(),
-        channel,
+        channel.map(Into::into),
         search.as_deref(),
     )
     .await?
-    .ok_or_else(|| GqlError::NotFound(format!("product {} not found", product_id.as_str())))?;
+    .ok_or_else(|| ApiError::NotFound(format!("product {} not found", product_id.as_str())))?;
     let mut cockpit = Cockpit {
         product: Product {
             id: product_id,
@@ -106,7 +107,7 @@ async fn cockpit(
         offline: Vec::new(),
     };
     for row in data.rows {
-        table_of(&mut cockpit, row.agent.status).push(row);
+        table_of(&mut cockpit, row.agent.status.into()).push(row.into());
     }
     Ok(cockpit)
 }
@@ -115,12 +116,12 @@ async fn status_history(
     ctx: &Context<'_>,
     agent_id: ID,
     limit: Option<i64>,
-) -> Result<Vec<StatusChange>, GqlError> {
+) -> Result<Vec<StatusChange>, ApiError> {
     let viewer = viewer(ctx)?;
     viewer.require_supervising()?;
     let limit = limit.unwrap_or(HISTORY_DEFAULT);
     if !(1..=HISTORY_MAX).contains(&limit) {
-        return Err(GqlError::BadUserInput(format!(
+        return Err(ApiError::BadUserInput(format!(
             "limit must be between 1 and {HISTORY_MAX}"
         )));
     }
@@ -129,12 +130,18 @@ async fn status_history(
         .await?
         .is_none()
     {
-        return Err(GqlError::NotFound(format!(
+        return Err(ApiError::NotFound(format!(
             "agent {} not found",
             agent_id.as_str()
         )));
     }
-    Ok(store::status_history(pool, &viewer.org, agent_id.as_str(), limit).await?)
+    Ok(
+        store::status_history(pool, &viewer.org, agent_id.as_str(), limit)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    )
 }
 
 /// The cockpit table of a status.
@@ -148,11 +155,11 @@ fn table_of(cockpit: &mut Cockpit, status: AgentStatus) -> &mut Vec<AgentRow> {
 }
 
 /// The search text to apply: `None` for absent or empty; too long is `BAD_USER_INPUT`.
-pub fn normalized_search(search: Option<String>) -> Result<Option<String>, GqlError> {
+pub fn normalized_search(search: Option<String>) -> Result<Option<String>, ApiError> {
     match search {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
-        Some(s) if s.chars().count() > MAX_SEARCH_CHARS => Err(GqlError::BadUserInput(format!(
+        Some(s) if s.chars().count() > MAX_SEARCH_CHARS => Err(ApiError::BadUserInput(format!(
             "search is longer than {MAX_SEARCH_CHARS} characters"
         ))),
         Some(s) => Ok(Some(s)),

@@ -11,11 +11,12 @@ use futures_util::Stream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::errors::{Coded, GqlError};
+use super::errors::{ApiError, Coded};
 use super::query::normalized_search;
 use super::types::{AgentRow, Channel, CockpitUpdate, Date, DateTime};
 use super::{refresh_interval, viewer};
 use crate::live::hub::{Hub, Scope, Snapshot};
+use crate::model;
 use crate::telemetry::SubscriberGuard;
 
 /// Smallest gap between two messages of one subscription.
@@ -43,21 +44,22 @@ async fn subscribe(
     product_id: ID,
     channel: Option<Channel>,
     search: Option<String>,
-) -> Result<impl Stream<Item = CockpitUpdate>, GqlError> {
+) -> Result<impl Stream<Item = CockpitUpdate>, ApiError> {
     let viewer = viewer(ctx)?;
     viewer.require_supervising()?;
     let search = normalized_search(search)?;
     let hub = ctx
         .data::<Arc<Hub>>()
-        .map_err(|_| GqlError::Internal(crate::db::DbError::Unexpected("no hub".into())))?;
+        .map_err(|_| ApiError::Internal(crate::db::DbError::Unexpected("no hub".into())))?;
     let receiver = hub
         .subscribe(Scope {
             org: viewer.org.clone(),
             product: product_id.to_string(),
-            channel,
+            channel: channel.map(Into::into),
             search,
         })
-        .await?;
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("product {} not found", product_id.as_str())))?;
     Ok(updates(receiver, refresh_interval(ctx).seconds()))
 }
 
@@ -106,7 +108,7 @@ fn updates(
 /// All rows when the client has nothing yet or the listener reconnected (new epoch).
 pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate> {
     let full = before.is_none_or(|b| b.epoch != after.epoch);
-    let previous: HashMap<&str, &AgentRow> = before
+    let previous: HashMap<&str, &model::AgentRow> = before
         .map(|b| b.rows.iter().map(|r| (r.agent.id.as_str(), r)).collect())
         .unwrap_or_default();
     let rows: Vec<AgentRow> = after
@@ -114,6 +116,7 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
         .iter()
         .filter(|row| full || previous.get(row.agent.id.as_str()) != Some(row))
         .cloned()
+        .map(AgentRow::from)
         .collect();
     let current: std::collections::HashSet<&str> =
         after.rows.iter().map(|r| r.agent.id.as_str()).collect();
@@ -122,7 +125,7 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
             b.rows
                 .iter()
                 .filter(|r| !current.contains(r.agent.id.as_str()))
-                .map(|r| r.agent.id.clone())
+                .map(|r| ID::from(r.agent.id.clone()))
                 .collect()
         })
         .unwrap_or_default();
@@ -144,7 +147,7 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graphql::types::{Agent, AgentStatus, Role};
+    use crate::model::{Agent, AgentRow, AgentStatus, Role};
     use chrono::{NaiveDate, TimeZone, Utc};
 
     fn row(id: &str, active: i32) -> AgentRow {
@@ -154,7 +157,7 @@ mod tests {
                 name: id.to_uppercase(),
                 role: Role::Agent,
                 status: AgentStatus::Online,
-                status_since: DateTime(Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap()),
+                status_since: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
             },
             avg_first_response_seconds: None,
             avg_resolution_seconds: None,

@@ -1,9 +1,12 @@
-//! The GraphQL object types, enums and scalars of spec 4.
+//! The GraphQL object types, enums and scalars of spec 4: mirrors of the domain
+//! ([`crate::model`]) with the API's names, converted from it.
 
 use async_graphql::{
     Enum, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value,
 };
 use chrono::{NaiveDate, Utc};
+
+use crate::model;
 
 /// `Date`: a calendar day, `YYYY-MM-DD`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +52,7 @@ impl ScalarType for DateTime {
 
 /// An agent's availability.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::model::AgentStatus")]
 pub enum AgentStatus {
     /// Çevrimiçi.
     Online,
@@ -60,31 +64,9 @@ pub enum AgentStatus {
     Invisible,
 }
 
-impl AgentStatus {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Online => "ONLINE",
-            AgentStatus::Offline => "OFFLINE",
-            AgentStatus::Break => "BREAK",
-            AgentStatus::Invisible => "INVISIBLE",
-        }
-    }
-
-    /// From the stored spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ONLINE" => Some(AgentStatus::Online),
-            "OFFLINE" => Some(AgentStatus::Offline),
-            "BREAK" => Some(AgentStatus::Break),
-            "INVISIBLE" => Some(AgentStatus::Invisible),
-            _ => None,
-        }
-    }
-}
-
 /// What an agent may do: the stored role decides, not the token's claim.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::model::Role")]
 pub enum Role {
     /// Reads everything of the organization; changes others' status unless OFFLINE.
     Admin,
@@ -94,25 +76,9 @@ pub enum Role {
     Agent,
 }
 
-impl Role {
-    /// Whether this role reads the whole organization (ADMIN, SUPERVISOR).
-    pub fn is_supervising(self) -> bool {
-        matches!(self, Role::Admin | Role::Supervisor)
-    }
-
-    /// From the stored spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ADMIN" => Some(Role::Admin),
-            "SUPERVISOR" => Some(Role::Supervisor),
-            "AGENT" => Some(Role::Agent),
-            _ => None,
-        }
-    }
-}
-
 /// A conversation channel.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[graphql(remote = "crate::model::Channel")]
 pub enum Channel {
     /// Web live chat.
     LiveChat,
@@ -126,20 +92,6 @@ pub enum Channel {
     Instagram,
     /// Twitter.
     Twitter,
-}
-
-impl Channel {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::LiveChat => "LIVE_CHAT",
-            Channel::InApp => "IN_APP",
-            Channel::Whatsapp => "WHATSAPP",
-            Channel::Facebook => "FACEBOOK",
-            Channel::Instagram => "INSTAGRAM",
-            Channel::Twitter => "TWITTER",
-        }
-    }
 }
 
 /// A brand or app whose conversations the team handles.
@@ -214,6 +166,46 @@ pub struct Cockpit {
     pub invisible: Vec<AgentRow>,
     /// OFFLINE agents.
     pub offline: Vec<AgentRow>,
+}
+
+impl From<model::Agent> for Agent {
+    fn from(agent: model::Agent) -> Self {
+        Agent {
+            id: agent.id.into(),
+            name: agent.name,
+            role: agent.role.into(),
+            status: agent.status.into(),
+            status_since: DateTime(agent.status_since),
+        }
+    }
+}
+
+impl From<model::AgentRow> for AgentRow {
+    fn from(row: model::AgentRow) -> Self {
+        AgentRow {
+            agent: row.agent.into(),
+            avg_first_response_seconds: row.avg_first_response_seconds,
+            avg_resolution_seconds: row.avg_resolution_seconds,
+            active_conversations: row.active_conversations,
+            resolved_conversations: row.resolved_conversations,
+            reactivated_conversations: row.reactivated_conversations,
+            forwarded_conversations: row.forwarded_conversations,
+            first_response_count: row.first_response_count,
+            resolution_count: row.resolution_count,
+        }
+    }
+}
+
+impl From<model::StatusChange> for StatusChange {
+    fn from(change: model::StatusChange) -> Self {
+        StatusChange {
+            agent: change.agent.into(),
+            from: change.from.into(),
+            to: change.to.into(),
+            changed_by: change.changed_by.into(),
+            at: DateTime(change.at),
+        }
+    }
 }
 
 /// One recorded status change.

@@ -14,8 +14,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use tokio::sync::{broadcast, watch};
 
-use crate::graphql::errors::GqlError;
-use crate::graphql::types::{AgentRow, Channel};
+use crate::db::DbError;
+use crate::model::{AgentRow, Channel};
 use crate::store;
 
 /// Capacity of the notification fan-out; a group that falls further behind re-reads.
@@ -136,32 +136,31 @@ impl Hub {
         self.groups.lock().map(|g| g.len()).unwrap_or(0)
     }
 
-    /// Subscribes to a scope: a receiver of its newest snapshot (already holding one).
-    /// `NOT_FOUND` when the product is not the organization's.
+    /// Subscribes to a scope: a receiver of its newest snapshot (already holding one);
+    /// `None` when the product is not the organization's.
     pub async fn subscribe(
         self: &Arc<Self>,
         scope: Scope,
-    ) -> Result<watch::Receiver<Arc<Snapshot>>, GqlError> {
+    ) -> Result<Option<watch::Receiver<Arc<Snapshot>>>, DbError> {
         if let Some(publisher) = self.lock_groups().get(&scope) {
-            return Ok(publisher.subscribe());
+            return Ok(Some(publisher.subscribe()));
         }
         // Listen before reading, so that no change between the read and the group's start
         // is missed.
         let events = self.events.subscribe();
-        let snapshot = self
-            .read(&scope)
-            .await?
-            .ok_or_else(|| GqlError::NotFound(format!("product {} not found", scope.product)))?;
+        let Some(snapshot) = self.read(&scope).await? else {
+            return Ok(None);
+        };
         let mut groups = self.lock_groups();
         if let Some(publisher) = groups.get(&scope) {
-            return Ok(publisher.subscribe());
+            return Ok(Some(publisher.subscribe()));
         }
         let (sender, receiver) = watch::channel(Arc::new(snapshot));
         let publisher = Arc::new(sender);
         groups.insert(scope.clone(), publisher.clone());
         drop(groups);
         tokio::spawn(run_group(self.clone(), scope, publisher, events));
-        Ok(receiver)
+        Ok(Some(receiver))
     }
 
     fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Publisher>> {
@@ -169,7 +168,7 @@ impl Hub {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn read(&self, scope: &Scope) -> Result<Option<Snapshot>, GqlError> {
+    async fn read(&self, scope: &Scope) -> Result<Option<Snapshot>, DbError> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let data = store::cockpit(
             &self.pool,
