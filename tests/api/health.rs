@@ -37,13 +37,20 @@ async fn metrics_exposes_the_series_of_the_spec() {
     let at = crate::common::minutes_ago(5);
     app.ingest_ok("acme", &serde_json::json!(crate::common::team(&at)))
         .await;
+    // The recorder is the process's, shared by the tests running beside this one: the
+    // ingest counter is checked by its growth, by a number of rejections no other test
+    // sends in one go.
+    let invalid = "cockpit_ingest_events_total{result=\"rejected\",code=\"INVALID\"}";
+    let before = series_value(&app.get("/metrics").await.1, invalid);
+    let bad: Vec<_> = (0..777)
+        .map(|i| serde_json::json!({"id": format!("x{i}"), "type": "nope", "at": at}))
+        .collect();
     let (_, answer) = app
-        .post_events(
-            &app.service_token("acme"),
-            &serde_json::json!([{"id": "x", "type": "nope", "at": at}]),
-        )
+        .post_events(&app.service_token("acme"), &serde_json::json!(bad))
         .await;
     assert_eq!(answer["rejected"][0]["code"], "INVALID");
+    let after = series_value(&app.get("/metrics").await.1, invalid);
+    assert!(after >= before + 777.0, "{invalid}: {before} then {after}");
     let mut ws = crate::common::ws::WsClient::connect(&app, false).await;
     ws.init(Some(&app.agent_token("acme", "sup")))
         .await
@@ -77,4 +84,11 @@ async fn metrics_exposes_the_series_of_the_spec() {
             "{series} missing from /metrics:\n{text}"
         );
     }
+}
+
+/// The value of one series (name and labels as written) in a Prometheus text; 0 if absent.
+fn series_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }

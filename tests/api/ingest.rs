@@ -31,7 +31,7 @@ async fn every_event_type_is_accepted_and_lands_in_the_tables() {
         json!({"id": "o1", "type": "organization_upserted", "at": t0,
                                  "name": "Acme Destek", "timezone": "America/New_York"}),
     ];
-    events.extend(team(&t0));
+    events.extend(crate::common::team_members(&t0));
     events.extend([
         json!({"id": "c1-open", "type": "conversation_opened", "at": plus_minutes(&t0, 1), "conversation": "c1", "product": "p1", "channel": "whatsapp"}),
         json!({"id": "c1-msg", "type": "customer_message", "at": plus_minutes(&t0, 2), "conversation": "c1"}),
@@ -277,7 +277,7 @@ async fn malformed_fields_are_invalid_with_a_message_naming_the_field() {
 async fn sending_the_same_batch_twice_changes_nothing_the_second_time() {
     let app = spawn_app().await;
     let t0 = minutes_ago(30);
-    let mut batch = team(&t0);
+    let mut batch = crate::common::team_members(&t0);
     batch.extend([
         json!({"id": "c1-open", "type": "conversation_opened", "at": plus_minutes(&t0, 1), "conversation": "c1", "product": "p1", "channel": "LIVE_CHAT"}),
         json!({"id": "c1-as", "type": "assigned", "at": plus_minutes(&t0, 2), "conversation": "c1", "agent": "okan"}),
@@ -310,7 +310,8 @@ async fn sending_the_same_batch_twice_changes_nothing_the_second_time() {
 async fn same_id_is_a_duplicate_by_meaning_and_a_conflict_by_content() {
     let app = spawn_app().await;
     let t0 = "2026-11-20T09:00:00+03:00";
-    app.ingest_ok("acme", &json!(team(t0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(t0)))
+        .await;
     let same_meaning = json!([
         // Same instant in another offset, keys reordered, an unknown extra field, role case.
         {"role": "agent", "products": ["p1"], "name": "Okan", "agent": "okan", "at": "2026-11-20T06:00:00Z", "type": "agent_upserted", "id": "t-okan", "extra": 1},
@@ -381,7 +382,8 @@ async fn an_older_upsert_arriving_late_never_overwrites_a_newer_one() {
 async fn an_agent_upsert_replaces_the_membership_and_an_org_starts_in_istanbul() {
     let app = spawn_app().await;
     let t0 = minutes_ago(60);
-    app.ingest_ok("acme", &json!(team(&t0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(&t0)))
+        .await;
     app.ingest_ok("acme", &json!([
         {"id": "ipek-2", "type": "agent_upserted", "at": plus_minutes(&t0, 1), "agent": "ipek", "name": "İpek", "role": "ADMIN", "products": ["p2"]}
     ])).await;

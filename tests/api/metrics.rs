@@ -96,7 +96,8 @@ const T0: &str = "2026-11-20T10:00:00+03:00";
 #[tokio::test]
 async fn the_seeds_worked_example_okan_averages_180_seconds() {
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team(T0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(T0)))
+        .await;
     app.ingest_ok(
         "acme",
         &json!([
@@ -197,7 +198,8 @@ async fn resolving_one_of_100_active_shows_99_at_once_and_resolved_plus_one_afte
 #[tokio::test]
 async fn averages_over_channels_and_products_are_weighted() {
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team(T0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(T0)))
+        .await;
     let mut events = Vec::new();
     // ipek: 60 s and 120 s on WhatsApp in p1, 600 s on live chat in p2.
     for (c, product, channel, reply) in [
@@ -240,7 +242,8 @@ async fn averages_over_channels_and_products_are_weighted() {
 #[tokio::test]
 async fn a_forward_counts_for_the_forwarder_and_restarts_the_first_response() {
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team(T0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(T0)))
+        .await;
     app.ingest_ok(
         "acme",
         &json!([
@@ -335,7 +338,8 @@ async fn a_forward_counts_for_the_forwarder_and_restarts_the_first_response() {
 #[tokio::test]
 async fn a_reply_or_resolution_by_someone_else_gives_no_duration_to_anyone() {
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team(T0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(T0)))
+        .await;
     app.ingest_ok(
         "acme",
         &json!([
@@ -412,7 +416,8 @@ async fn a_reply_or_resolution_by_someone_else_gives_no_duration_to_anyone() {
 #[tokio::test]
 async fn a_reactivation_starts_a_new_assignment_and_a_second_resolution_counts_again() {
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team(T0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(T0)))
+        .await;
     app.ingest_ok(
         "acme",
         &json!([
@@ -537,8 +542,11 @@ fn replies_at(prefix: &str, instants: &[&str]) -> Vec<Value> {
 #[tokio::test]
 async fn days_split_at_the_organizations_local_midnight() {
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team("2026-01-01T00:00:00Z")))
-        .await;
+    app.ingest_ok(
+        "acme",
+        &json!(crate::common::team_members("2026-01-01T00:00:00Z")),
+    )
+    .await;
     app.ingest_ok(
         "acme",
         &json!(replies_at(
@@ -558,7 +566,7 @@ async fn days_split_at_the_organizations_local_midnight() {
     let mut setup = vec![
         json!({"id": "tz", "type": "organization_upserted", "at": "2026-01-01T00:00:00Z", "name": "NY", "timezone": "America/New_York"}),
     ];
-    setup.extend(team("2026-01-01T00:00:00Z"));
+    setup.extend(crate::common::team_members("2026-01-01T00:00:00Z"));
     ny.ingest_ok("acme", &json!(setup)).await;
     ny.ingest_ok(
         "acme",
@@ -586,7 +594,7 @@ async fn dst_days_are_23_and_25_hours_long() {
     let mut setup = vec![
         json!({"id": "tz", "type": "organization_upserted", "at": "2026-01-01T00:00:00Z", "name": "NY", "timezone": "America/New_York"}),
     ];
-    setup.extend(team("2026-01-01T00:00:00Z"));
+    setup.extend(crate::common::team_members("2026-01-01T00:00:00Z"));
     app.ingest_ok("acme", &json!(setup)).await;
     app.ingest_ok(
         "acme",
@@ -620,8 +628,11 @@ async fn dst_days_are_23_and_25_hours_long() {
 #[tokio::test]
 async fn a_new_time_zone_moves_the_days_at_the_next_refresh() {
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team("2026-01-01T00:00:00Z")))
-        .await;
+    app.ingest_ok(
+        "acme",
+        &json!(crate::common::team_members("2026-01-01T00:00:00Z")),
+    )
+    .await;
     app.ingest_ok(
         "acme",
         &json!(replies_at("c", &["2026-11-20T23:30:00+03:00"])),
@@ -671,7 +682,8 @@ async fn random_streams_refreshed_incrementally_equal_the_reference_exactly() {
     let conversations: Vec<_> = (0..150).map(|n| conversation(&mut rng, n, t0)).collect();
 
     let app = spawn_app().await;
-    app.ingest_ok("acme", &json!(team(t0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(t0)))
+        .await;
     let arrival = shuffled_arrival(&mut rng, &conversations);
     let mut rest = arrival.as_slice();
     while !rest.is_empty() {
@@ -691,7 +703,9 @@ async fn random_streams_refreshed_incrementally_equal_the_reference_exactly() {
 
     // The same events, shuffled and split differently, give the same agent_daily.
     let other = spawn_app().await;
-    other.ingest_ok("acme", &json!(team(t0))).await;
+    other
+        .ingest_ok("acme", &json!(crate::common::team_members(t0)))
+        .await;
     let arrival = shuffled_arrival(&mut rng, &conversations);
     for batch in arrival.chunks(97) {
         other.ingest_ok("acme", &json!(batch)).await;
@@ -749,7 +763,8 @@ async fn serve_refreshes_on_its_own_and_notifies_when_done() {
         .batch_execute("LISTEN cockpit_refresh")
         .await
         .unwrap();
-    app.ingest_ok("acme", &json!(team(T0))).await;
+    app.ingest_ok("acme", &json!(crate::common::team_members(T0)))
+        .await;
     app.ingest_ok(
         "acme",
         &json!([

@@ -109,28 +109,121 @@ async fn the_full_role_target_and_status_matrix_follows_the_rules() {
     assert_eq!(cases, 3 * 2 * 4 * 4);
 }
 
-#[tokio::test]
-async fn a_supervisor_never_overwrites_a_concurrent_log_off() {
-    let app = app_with_roles().await;
-    let agent = app.agent_token("acme", "ipek");
-    let sup = app.agent_token("acme", "sup");
-    let mut supervisor_won = 0;
-    for _ in 0..200 {
-        let online = app
-            .graphql(Some(&agent), SET, json!({"a": "ipek", "s": "ONLINE"}))
-            .await;
-        assert_eq!(error_codes(&online), Vec::<String>::new());
-        let (log_off, supervise) = tokio::join!(
-            app.graphql(Some(&agent), SET, json!({"a": "ipek", "s": "OFFLINE"})),
-            app.graphql(Some(&sup), SET, json!({"a": "ipek", "s": "BREAK"})),
-        );
-        assert_eq!(error_codes(&log_off), Vec::<String>::new(), "{log_off}");
-        match error_codes(&supervise).as_slice() {
-            [] => supervisor_won += 1,
-            [code] => assert_eq!(code, "AGENT_OFFLINE", "{supervise}"),
-            other => panic!("{other:?}"),
+/// Status changes of `ipek` waiting on her row, locked by another session.
+async fn waiting_on_ipek(watcher: &tokio_postgres::Client) -> i64 {
+    watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%set_agent_status(%'",
+            &[],
+        )
+        .await
+        .expect("activity")
+        .get(0)
+}
+
+/// Runs a log-off by ipek and a supervisor's BREAK for her, both waiting on her row (held
+/// by the test) and queued in the order given, then releases the row: each interleaving
+/// made to happen, not hoped for. Returns (log-off answer, supervisor answer).
+async fn race(app: &TestApp, supervisor_first: bool) -> (serde_json::Value, serde_json::Value) {
+    let online = app
+        .graphql(
+            Some(&app.agent_token("acme", "ipek")),
+            SET,
+            json!({"a": "ipek", "s": "ONLINE"}),
+        )
+        .await;
+    assert_eq!(error_codes(&online), Vec::<String>::new(), "{online}");
+    let mut holder = app.db.client().await;
+    let lock = holder.transaction().await.expect("transaction");
+    lock.execute(
+        "SELECT 1 FROM cockpit.agents WHERE org_id = 'acme' AND agent_id = 'ipek' FOR UPDATE",
+        &[],
+    )
+    .await
+    .expect("hold ipek's row");
+    let watcher = app.db.client().await;
+    let log_off = {
+        let (app_address, token) = (app.address.clone(), app.agent_token("acme", "ipek"));
+        move || {
+            tokio::spawn(post(
+                app_address.clone(),
+                token.clone(),
+                json!({"a": "ipek", "s": "OFFLINE"}),
+            ))
+        }
+    };
+    let supervise = {
+        let (app_address, token) = (app.address.clone(), app.agent_token("acme", "sup"));
+        move || {
+            tokio::spawn(post(
+                app_address.clone(),
+                token.clone(),
+                json!({"a": "ipek", "s": "BREAK"}),
+            ))
+        }
+    };
+    let mut handles = Vec::new();
+    let order: [bool; 2] = if supervisor_first {
+        [true, false]
+    } else {
+        [false, true]
+    };
+    for (n, is_supervisor) in order.into_iter().enumerate() {
+        handles.push((
+            is_supervisor,
+            if is_supervisor {
+                supervise()
+            } else {
+                log_off()
+            },
+        ));
+        // Queued before the next one is sent.
+        while waiting_on_ipek(&watcher).await < n as i64 + 1 {
+            tokio::task::yield_now().await;
         }
     }
+    lock.rollback().await.expect("release the row");
+    let (mut log_off_answer, mut supervisor_answer) = (json!(null), json!(null));
+    for (is_supervisor, handle) in handles {
+        let answer = handle.await.expect("request");
+        if is_supervisor {
+            supervisor_answer = answer;
+        } else {
+            log_off_answer = answer;
+        }
+    }
+    (log_off_answer, supervisor_answer)
+}
+
+async fn post(address: String, token: String, variables: serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": SET, "variables": variables}))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+#[tokio::test]
+async fn a_supervisor_never_overwrites_a_concurrent_log_off_in_either_order() {
+    let app = app_with_roles().await;
+    // The supervisor first: the break is recorded, then the log-off; ipek ends OFFLINE.
+    let (log_off, supervise) = race(&app, true).await;
+    assert_eq!(error_codes(&supervise), Vec::<String>::new(), "{supervise}");
+    assert_eq!(error_codes(&log_off), Vec::<String>::new(), "{log_off}");
+    // The log-off first: the supervisor's change is refused, ipek stays OFFLINE.
+    let (log_off, supervise) = race(&app, false).await;
+    assert_eq!(error_codes(&log_off), Vec::<String>::new(), "{log_off}");
+    assert_eq!(
+        error_codes(&supervise),
+        vec!["AGENT_OFFLINE"],
+        "{supervise}"
+    );
+
     let final_status: String = app
         .db
         .client()
@@ -143,25 +236,23 @@ async fn a_supervisor_never_overwrites_a_concurrent_log_off() {
         .unwrap()
         .get(0);
     assert_eq!(final_status, "OFFLINE");
-    // The audit trail replays to the final status, and no supervisor change ever started
-    // from OFFLINE.
-    let trail: Vec<_> = audit(&app)
+    // The trail: ONLINE, BREAK (by sup), OFFLINE, then ONLINE, OFFLINE; no supervisor change
+    // ever started from OFFLINE.
+    let trail: Vec<(String, String, String)> = audit(&app)
         .await
         .into_iter()
         .filter(|a| a.0 == "ipek")
+        .map(|(_, from, to, by)| (from, to, by))
         .collect();
-    let mut status = "OFFLINE".to_string();
-    for (_, from, to, by) in &trail {
-        assert_eq!(from, &status, "the trail is continuous");
-        if by == "sup" {
-            assert_ne!(from, "OFFLINE");
-        }
-        status = to.clone();
-    }
-    assert_eq!(status, final_status);
+    let step = |from: &str, to: &str, by: &str| (from.to_string(), to.to_string(), by.to_string());
     assert_eq!(
-        trail.len(),
-        400 + supervisor_won,
-        "ONLINE and OFFLINE each round, plus BREAK when the supervisor came first"
+        trail,
+        vec![
+            step("OFFLINE", "ONLINE", "ipek"),
+            step("ONLINE", "BREAK", "sup"),
+            step("BREAK", "OFFLINE", "ipek"),
+            step("OFFLINE", "ONLINE", "ipek"),
+            step("ONLINE", "OFFLINE", "ipek"),
+        ]
     );
 }

@@ -419,7 +419,21 @@ pub fn minutes_ago(minutes: i64) -> String {
 
 /// A small team at `at`: products `p1`, `p2`; agents `okan` (AGENT, p1), `ipek` (AGENT, p1
 /// and p2) and `sup` (SUPERVISOR, p1).
+/// The organization `acme` in a zone where it is about noon now (a fixture of the last
+/// hours stays inside one local day, whatever the hour the tests run at), then
+/// [`team_members`].
 pub fn team(at: &str) -> Vec<Value> {
+    let mut events = vec![
+        serde_json::json!({"id": "t-org", "type": "organization_upserted", "at": at,
+                                             "name": "Acme", "timezone": noon_zone()}),
+    ];
+    events.extend(team_members(at));
+    events
+}
+
+/// Two products and three agents, for tests that choose the organization's zone
+/// themselves (or test its default).
+pub fn team_members(at: &str) -> Vec<Value> {
     vec![
         serde_json::json!({"id": "t-p1", "type": "product_upserted", "at": at, "product": "p1", "name": "Mağaza"}),
         serde_json::json!({"id": "t-p2", "type": "product_upserted", "at": at, "product": "p2", "name": "Uygulama"}),
