@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use super::{median, prepare, url_with_db, HttpClient, Service};
+use super::stats::median;
+use super::{prepare, url_with_db, HttpClient, Service};
 
 /// Events of the long conversation's batch (the batch limit).
 const LONG: usize = crate::ingest::MAX_EVENTS;

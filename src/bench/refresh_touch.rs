@@ -3,7 +3,7 @@
 
 use deadpool_postgres::Pool;
 
-use super::median;
+use super::stats::median;
 use crate::db::DbError;
 
 /// Events of the long and of the short conversation.

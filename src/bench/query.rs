@@ -1,0 +1,136 @@
+//! `cockpit bench query`: P3 and P4.
+
+use std::time::Instant;
+
+use super::stats::percentile;
+use super::*;
+
+/// Runs `clients` loops of `one` for `seconds`: requests per second and latencies (ms).
+async fn hammer<F, Fut>(clients: usize, seconds: u64, one: F) -> Result<(f64, Vec<f64>), String>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let one = one.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                one().await?;
+                latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    Ok((rate, all))
+}
+
+/// `cockpit bench query`: P3 and P4. The `cockpit` GraphQL query of one product (all
+/// channels) from `clients` concurrent clients, against the same SQL run directly on the
+/// same pool at the same concurrency; then both again while refreshes run back to back.
+pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), String> {
+    let pool = prepare(base_url, 1).await?;
+    let url = url_with_db(base_url, "cockpit_bench_1d")?;
+    let service = Service::start(url, clients, 3600).await?;
+    let port = service.port;
+    let app_pool = service.pool.clone();
+    let token = service.token("org1", "a1", crate::auth::TokenRole::Supervisor);
+    let body = serde_json::json!({"query": "{ cockpit(productId: \"p1\") { day refreshedAt online { ...R } onBreak { ...R } invisible { ...R } offline { ...R } } } fragment R on AgentRow { agent { id name role status statusSince } avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations reactivatedConversations forwardedConversations firstResponseCount resolutionCount }"}).to_string();
+    let rows: i64 = {
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        client
+            .query(
+                "SELECT 1 FROM cockpit.agent_products WHERE org_id = 'org1' AND product_id = 'p1'",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .len() as i64
+    };
+    let gql = {
+        let token = token.clone();
+        let body = body.clone();
+        move || {
+            let token = token.clone();
+            let body = body.clone();
+            async move { HttpClient::new(port).graphql(&token, &body).await }
+        }
+    };
+    let direct = {
+        let pool = app_pool.clone();
+        move || {
+            let pool = pool.clone();
+            async move {
+                crate::store::cockpit(&pool, "org1", "p1", None, None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
+    let mut report = Vec::new();
+    for during_refresh in [false, true] {
+        let refreshing = during_refresh.then(|| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                loop {
+                    let client = match pool.get().await {
+                        Ok(c) => c,
+                        Err(_) => return,
+                    };
+                    // Every conversation of the last hour recomputed, back to back.
+                    let _ = client
+                        .batch_execute(
+                            "INSERT INTO cockpit.dirty_conversations (org_id, conversation_id)
+                             SELECT org_id, conversation_id FROM cockpit.conversations
+                              WHERE opened_at > now() - interval '1 hour' ON CONFLICT DO NOTHING;
+                             SELECT cockpit.refresh_daily();",
+                        )
+                        .await;
+                }
+            })
+        });
+        let (sql_rate, sql_lat) = hammer(clients, seconds, direct.clone()).await?;
+        let (gql_rate, gql_lat) = hammer(clients, seconds, gql.clone()).await?;
+        if let Some(task) = refreshing {
+            task.abort();
+        }
+        report.push((during_refresh, sql_rate, sql_lat, gql_rate, gql_lat));
+    }
+    service.stop().await;
+    println!("\ncockpit query, product p1 of org1 ({rows} members), {clients} concurrent clients, {seconds} s each");
+    println!(
+        "{:<16} {:>12} {:>9} {:>9} {:>12} {:>9} {:>9} {:>7}",
+        "", "SQL req/s", "p50 ms", "p99 ms", "GraphQL/s", "p50 ms", "p99 ms", "ratio"
+    );
+    for (during, sql_rate, sql_lat, gql_rate, gql_lat) in &report {
+        println!(
+            "{:<16} {:>12.0} {:>9.2} {:>9.2} {:>12.0} {:>9.2} {:>9.2} {:>7.2}",
+            if *during { "during refresh" } else { "quiet" },
+            sql_rate,
+            percentile(sql_lat, 0.5),
+            percentile(sql_lat, 0.99),
+            gql_rate,
+            percentile(gql_lat, 0.5),
+            percentile(gql_lat, 0.99),
+            gql_rate / sql_rate
+        );
+    }
+    if let [(_, _, _, _, quiet), (_, _, _, _, busy)] = report.as_slice() {
+        println!(
+            "GraphQL p99 during refresh / quiet: {:.2}",
+            percentile(busy, 0.99) / percentile(quiet, 0.99)
+        );
+    }
+    Ok(())
+}
