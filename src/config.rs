@@ -37,7 +37,7 @@ pub const INGEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest body of a GraphQL request: the API's queries are a few hundred bytes.
 pub const DEFAULT_GRAPHQL_BODY_LIMIT: usize = 1024 * 1024;
 /// Longest wait for a WebSocket's `connection_init`: clients send it at once.
-pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 5;
 /// A connection idle this long is closed (WebSockets are pinged at half of it).
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 /// Most client connections open at once.

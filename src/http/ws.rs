@@ -6,8 +6,8 @@
 //! | reason | code |
 //! |---|---|
 //! | a message the protocol cannot read | 4400 |
-//! | a subscription before the connection was acknowledged; the token expired | 4401 |
-//! | `connection_init` refused; the caller demoted to AGENT or removed | 4403 |
+//! | a subscription before the connection was acknowledged | 4401 |
+//! | `connection_init` refused; the token expired; the caller demoted to AGENT or removed | 4403 |
 //! | no `connection_init` within the configured time | 4408 |
 //! | a message over the size limit | 1009 |
 //! | the server shuts down | 1001 |
@@ -55,7 +55,7 @@ impl Ending {
         let (code, reason) = match self {
             Ending::BadMessage => (4400, "Bad request: unreadable message"),
             Ending::NotAcknowledged => (4401, "Unauthorized: connection not acknowledged"),
-            Ending::TokenExpired => (4401, "Unauthorized: the token has expired"),
+            Ending::TokenExpired => (4403, "Forbidden: the token has expired"),
             Ending::Refused => (4403, "Forbidden"),
             Ending::Demoted => (4403, "Forbidden: the caller's role changed"),
             Ending::InitTimeout => (4408, "Connection initialisation timeout"),

@@ -1,5 +1,5 @@
 //! The WebSocket edge: every way the server ends a session, each with its close code
-//! (4400, 4401, 4403, 4408, 1009, 1011; 1001 at shutdown is in `live`).
+//! (4400, 4403, 4408, 1009, 1011; 1001 at shutdown is in `live`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -70,7 +70,7 @@ async fn a_message_over_the_limit_is_closed_with_1009_and_an_unreadable_one_with
 }
 
 #[tokio::test]
-async fn a_subscription_ends_with_4401_when_its_token_expires() {
+async fn a_subscription_ends_with_4403_when_its_token_expires() {
     let app = app_with_team().await;
     let exp = now() + 3;
     let token = jsonwebtoken::encode(
@@ -84,7 +84,7 @@ async fn a_subscription_ends_with_4401_when_its_token_expires() {
     ws.init(Some(&token)).await.expect("ack");
     ws.subscribe("c", json!({"p": "p1"})).await;
     ws.next_update().await.expect("the first snapshot");
-    assert_eq!(closed(&mut ws).await, 4401);
+    assert_eq!(closed(&mut ws).await, 4403);
     // By 4 s after a token of at most 3 s was made (its `exp` is whole seconds).
     assert!(
         issued.elapsed() <= Duration::from_secs(4),
@@ -156,4 +156,32 @@ async fn a_database_failure_while_authenticating_closes_with_1011_not_4403() {
     // A refusal is still 4403.
     let mut ws = WsClient::connect(&app, false).await;
     assert_eq!(ws.init(Some("not-a-token")).await, Err(4403));
+}
+
+#[tokio::test]
+async fn a_subscription_before_the_acknowledgement_is_closed_with_4401() {
+    let app = app_with_team().await;
+    let mut ws = WsClient::connect(&app, false).await;
+    ws.subscribe("c", json!({"p": "p1"})).await;
+    assert_eq!(closed(&mut ws).await, 4401);
+}
+
+/// R10: 2,000 sockets that never send `connection_init` are all closed (4408) by the
+/// timeout, while queries go on being answered.
+#[tokio::test]
+async fn two_thousand_silent_sockets_are_closed_while_queries_are_answered() {
+    let app = app_with_team().await;
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        let batch =
+            futures_util::future::join_all((0..100).map(|_| WsClient::connect(&app, false)));
+        sockets.extend(batch.await);
+    }
+    let token = app.agent_token("acme", "sup");
+    let answer = app.graphql(Some(&token), "{ me { id } }", json!({})).await;
+    assert_eq!(answer["data"]["me"]["id"], "sup", "{answer}");
+    let codes = futures_util::future::join_all(sockets.iter_mut().map(closed)).await;
+    assert!(codes.iter().all(|&code| code == 4408), "{:?}", &codes[..10]);
+    let answer = app.graphql(Some(&token), "{ me { id } }", json!({})).await;
+    assert_eq!(answer["data"]["me"]["id"], "sup", "{answer}");
 }
