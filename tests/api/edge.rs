@@ -342,57 +342,13 @@ async fn a_request_answered_slower_than_the_idle_timeout_is_not_cut() {
     })
     .await;
     app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
-    // The organization's ingest lock, held by another session: the next batch waits for it.
-    let holder = app.db.client().await;
-    holder
-        .execute(
-            "SELECT pg_advisory_lock(hashtextextended('cockpit.ingest/acme', 0))",
-            &[],
-        )
-        .await
-        .expect("hold the ingest lock");
+    // The batch waits for its organization's ingest lock (held by the test) past two idle
+    // timeouts.
     let batch = json!([{"id": "o", "type": "conversation_opened", "at": minutes_ago(50),
                         "conversation": "c", "product": "p1", "channel": "WHATSAPP"}]);
-    let token = app.service_token("acme");
-    let address = app.address.clone();
-    let request = tokio::spawn(async move {
-        let response = reqwest::Client::new()
-            .post(format!("{address}/v1/events"))
-            .bearer_auth(token)
-            .json(&batch)
-            .send()
-            .await
-            .expect("the connection stays open while the request waits");
-        (
-            response.status().as_u16(),
-            response.text().await.expect("body"),
-        )
-    });
-    // Until the batch waits on the lock in PostgreSQL, then past two idle timeouts.
-    let watcher = app.db.client().await;
-    loop {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%ingest%'",
-                &[],
-            )
-            .await
-            .expect("activity")
-            .get(0);
-        if waiting > 0 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let blocked = app.blocked_batch("acme", batch).await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    holder
-        .execute(
-            "SELECT pg_advisory_unlock(hashtextextended('cockpit.ingest/acme', 0))",
-            &[],
-        )
-        .await
-        .expect("release");
-    let (status, body) = request.await.expect("request task");
+    let (status, body) = blocked.release().await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"accepted\":1"), "{body}");
 }

@@ -304,46 +304,10 @@ async fn on_shutdown_subscribers_get_a_clean_close_and_a_batch_in_flight_is_answ
     let mut app = app_with_team().await;
     let (mut ws, _) = subscribed(&app, json!({"p": "p1"})).await;
     // A batch in flight when the shutdown starts: it waits on the organization's ingest
-    // lock, held here.
-    let holder = app.db.client().await;
-    holder
-        .execute(
-            "SELECT pg_advisory_lock(hashtextextended('cockpit.ingest/acme', 0))",
-            &[],
-        )
-        .await
-        .expect("hold the ingest lock");
+    // lock, held by the test.
     let batch = json!([{"id": "o", "type": "conversation_opened", "at": minutes_ago(5),
                         "conversation": "c", "product": "p1", "channel": "IN_APP"}]);
-    let (address, token) = (app.address.clone(), app.service_token("acme"));
-    let in_flight = tokio::spawn(async move {
-        let response = reqwest::Client::new()
-            .post(format!("{address}/v1/events"))
-            .bearer_auth(token)
-            .json(&batch)
-            .send()
-            .await
-            .expect("answered although the server is stopping");
-        (
-            response.status().as_u16(),
-            response.text().await.expect("body"),
-        )
-    });
-    let watcher = app.db.client().await;
-    loop {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%ingest%'",
-                &[],
-            )
-            .await
-            .expect("activity")
-            .get(0);
-        if waiting > 0 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let blocked = app.blocked_batch("acme", batch).await;
     let db = app.db.clone();
     let stopping = tokio::spawn(async move { app.shut_down().await });
     // The subscribers hear that the server goes away: the shutdown has started.
@@ -360,14 +324,7 @@ async fn on_shutdown_subscribers_get_a_clean_close_and_a_batch_in_flight_is_answ
         !stopping.is_finished(),
         "the server waits for the batch in flight"
     );
-    holder
-        .execute(
-            "SELECT pg_advisory_unlock(hashtextextended('cockpit.ingest/acme', 0))",
-            &[],
-        )
-        .await
-        .expect("release");
-    let (status, body) = in_flight.await.expect("request task");
+    let (status, body) = blocked.release().await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"accepted\":1"), "{body}");
     stopping.await.expect("stopped");

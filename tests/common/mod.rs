@@ -568,3 +568,75 @@ fragment R on AgentRow {
   avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations
   reactivatedConversations forwardedConversations firstResponseCount resolutionCount
 }";
+
+impl TestApp {
+    /// Holds `org`'s ingest lock (the one every batch of the organization takes) in a
+    /// session of its own, and posts `batch` in the background: the batch is then waiting
+    /// for the lock in PostgreSQL when this returns. Release with [`BlockedBatch::release`].
+    pub async fn blocked_batch(&self, org: &str, batch: Value) -> BlockedBatch {
+        let holder = self.db.client().await;
+        holder
+            .execute(
+                "SELECT pg_advisory_lock(hashtextextended('cockpit.ingest/' || $1, 0))",
+                &[&org],
+            )
+            .await
+            .expect("hold the ingest lock");
+        let (address, token) = (self.address.clone(), self.service_token(org));
+        let request = tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{address}/v1/events"))
+                .bearer_auth(token)
+                .json(&batch)
+                .send()
+                .await
+                .expect("the batch is answered");
+            (
+                response.status().as_u16(),
+                response.text().await.expect("body"),
+            )
+        });
+        let watcher = self.db.client().await;
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%ingest%'",
+                    &[],
+                )
+                .await
+                .expect("activity")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        BlockedBatch {
+            holder,
+            org: org.to_string(),
+            request,
+        }
+    }
+}
+
+/// A batch waiting for its organization's ingest lock, held by the test.
+pub struct BlockedBatch {
+    holder: Client,
+    org: String,
+    /// The batch's answer: status and body.
+    pub request: tokio::task::JoinHandle<(u16, String)>,
+}
+
+impl BlockedBatch {
+    /// Releases the lock; the batch's answer (status, body).
+    pub async fn release(self) -> (u16, String) {
+        self.holder
+            .execute(
+                "SELECT pg_advisory_unlock(hashtextextended('cockpit.ingest/' || $1, 0))",
+                &[&self.org],
+            )
+            .await
+            .expect("release the ingest lock");
+        self.request.await.expect("the batch's task")
+    }
+}
