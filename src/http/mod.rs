@@ -98,7 +98,16 @@ async fn ingest_events(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<IngestReport>, ApiError> {
-    // Who is asking comes before reading a possibly large body.
+    // Too large is refused before anything else (declared length; a body without one is
+    // cut at the limit while it is read); who is asking comes before reading the body.
+    if declared_length(request.headers())
+        .is_some_and(|length| length > ingest::MAX_BODY_BYTES as u64)
+    {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the body is larger than {} bytes",
+            ingest::MAX_BODY_BYTES
+        )));
+    }
     let claims = state.keys.authenticate(request.headers())?;
     if !claims.role.may_ingest() {
         return Err(ApiError::Forbidden(
@@ -150,12 +159,7 @@ async fn graphql_request(State(state): State<AppState>, request: Request) -> Res
             format!("the body is larger than {limit} bytes"),
         )
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if declared_length(request.headers()).is_some_and(|length| length > limit as u64) {
         return too_large();
     }
     let (parts, body) = request.into_parts();
@@ -176,6 +180,14 @@ async fn graphql_request(State(state): State<AppState>, request: Request) -> Res
     };
     let auth = Auth::resolve(&state.pool, state.keys.authenticate(&parts.headers)).await;
     GraphQLResponse::from(state.schema.execute(request.data(auth)).await).into_response()
+}
+
+/// The body length a request declares (`Content-Length`), if any.
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Whether reading a body failed on its length limit.

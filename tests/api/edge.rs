@@ -45,9 +45,14 @@ async fn app_with_team() -> TestApp {
     app
 }
 
-/// Sends the head of a `POST /graphql` that announces `length` bytes and only 1 KiB of
-/// them, then reads the answer: it must come without the rest being sent.
-async fn announce_and_read(app: &TestApp, length: usize, token: Option<&str>) -> String {
+/// Sends the head of a `POST path` that announces `length` bytes and only 1 KiB of them,
+/// then reads the answer: it must come without the rest being sent.
+async fn announce_and_read(
+    app: &TestApp,
+    path: &str,
+    length: usize,
+    token: Option<&str>,
+) -> String {
     let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port()))
         .await
         .expect("connect");
@@ -55,7 +60,7 @@ async fn announce_and_read(app: &TestApp, length: usize, token: Option<&str>) ->
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let head = format!(
-        "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          Content-Length: {length}\r\n{authorization}\r\n"
     );
     socket.write_all(head.as_bytes()).await.expect("head");
@@ -87,7 +92,11 @@ async fn a_graphql_body_over_the_limit_is_refused_before_it_is_read_or_authentic
     let app = app_with_team().await;
     let token = app.agent_token("acme", "sup");
     for token in [None, Some(token.as_str())] {
-        let answer = announce_and_read(&app, 2 * 1024 * 1024, token).await;
+        let answer = announce_and_read(&app, "/graphql", 2 * 1024 * 1024, token).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("\"PAYLOAD_TOO_LARGE\""), "{answer}");
+        // The same for ingest beyond its 10 MiB, before the token is looked at.
+        let answer = announce_and_read(&app, "/v1/events", 11 * 1024 * 1024, token).await;
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
         assert!(answer.contains("\"PAYLOAD_TOO_LARGE\""), "{answer}");
     }
