@@ -15,6 +15,7 @@ mod health;
 mod ingest;
 mod ingest_differential;
 mod ingest_edge;
+mod insights;
 mod live;
 mod metrics;
 mod ordering;

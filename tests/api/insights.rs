@@ -1,0 +1,198 @@
+//! Supervisor insights (spec 3.5), one definition per figure, written as timelines.
+
+use crate::common::TestDb;
+
+/// An organization in `zone` with the agent `a`, and `a`'s status changes at the given
+/// instants (recorded in this order).
+async fn timeline(db: &TestDb, zone: &str, changes: &[(&str, &str)]) {
+    let client = db.client().await;
+    client
+        .execute(
+            "INSERT INTO cockpit.organizations (org_id, name, timezone) VALUES ('acme', 'Acme', $1)",
+            &[&zone],
+        )
+        .await
+        .expect("organization");
+    client
+        .execute(
+            "INSERT INTO cockpit.agents (org_id, agent_id, name, role, version_at, version_event)
+             VALUES ('acme', 'a', 'A', 'AGENT', '2026-01-01T00:00:00Z', 'v')",
+            &[],
+        )
+        .await
+        .expect("agent");
+    let mut from = "OFFLINE".to_string();
+    for (at, to) in changes {
+        client
+            .execute(
+                "INSERT INTO cockpit.status_changes (org_id, agent_id, from_status, to_status, changed_by_id, changed_at)
+                 VALUES ('acme', 'a', $1, $2, 'a', $3::text::timestamptz)",
+                &[&from, to, at],
+            )
+            .await
+            .expect("change");
+        from = to.to_string();
+    }
+}
+
+/// Seconds (ONLINE, BREAK, INVISIBLE, OFFLINE) of `a` on local `day`, as of `now`.
+async fn seconds(db: &TestDb, day: &str, now: &str) -> [i32; 4] {
+    let rows = db
+        .client()
+        .await
+        .query(
+            "SELECT status, seconds FROM cockpit.status_seconds('acme', 'a', $1::text::date, $2::text::timestamptz)",
+            &[&day, &now],
+        )
+        .await
+        .expect("status_seconds");
+    let of = |status: &str| {
+        rows.iter()
+            .find(|r| r.get::<_, String>(0) == status)
+            .map(|r| r.get::<_, i32>(1))
+            .expect("every status")
+    };
+    [of("ONLINE"), of("BREAK"), of("INVISIBLE"), of("OFFLINE")]
+}
+
+#[tokio::test]
+async fn time_in_status_is_clipped_to_the_local_day_and_counts_the_status_held_at_its_start() {
+    let db = TestDb::new().await;
+    timeline(
+        &db,
+        "Europe/Istanbul",
+        &[
+            ("2026-11-19T22:00:00+03:00", "ONLINE"), // before the day: held at its start
+            ("2026-11-20T10:00:00+03:00", "BREAK"),
+            ("2026-11-20T10:30:00+03:00", "ONLINE"),
+            ("2026-11-21T01:00:00+03:00", "OFFLINE"), // after the day
+        ],
+    )
+    .await;
+    // The whole day: 10 h + 13.5 h online, 30 min on break.
+    assert_eq!(
+        seconds(&db, "2026-11-20", "2026-11-25T00:00:00Z").await,
+        [84_600, 1_800, 0, 0]
+    );
+    // The day so far, at 12:00 local.
+    assert_eq!(
+        seconds(&db, "2026-11-20", "2026-11-20T12:00:00+03:00").await,
+        [41_400, 1_800, 0, 0]
+    );
+    // The next day: online until 01:00, offline since.
+    assert_eq!(
+        seconds(&db, "2026-11-21", "2026-11-25T00:00:00Z").await,
+        [3_600, 0, 0, 82_800]
+    );
+    // A day not begun yet counts nothing.
+    assert_eq!(
+        seconds(&db, "2026-11-30", "2026-11-25T00:00:00Z").await,
+        [0, 0, 0, 0]
+    );
+}
+
+#[tokio::test]
+async fn an_agent_offline_all_day_and_dst_days_of_23_and_25_hours() {
+    let db = TestDb::new().await;
+    timeline(
+        &db,
+        "America/New_York",
+        &[
+            // 1 November 2026: clocks fall back, the day has 25 hours.
+            ("2026-11-01T12:00:00-05:00", "ONLINE"),
+            // Two changes recorded at one instant: the first lasts no time.
+            ("2026-11-02T09:00:00-05:00", "BREAK"),
+            ("2026-11-02T09:00:00-05:00", "INVISIBLE"),
+        ],
+    )
+    .await;
+    // Never changed before: OFFLINE (the status an agent is created with) all day; 8 March
+    // 2026 has 23 hours.
+    assert_eq!(
+        seconds(&db, "2026-03-08", "2026-12-01T00:00:00Z").await,
+        [0, 0, 0, 82_800]
+    );
+    // The 25-hour day: OFFLINE until noon (13 h, the repeated hour included), then ONLINE.
+    assert_eq!(
+        seconds(&db, "2026-11-01", "2026-12-01T00:00:00Z").await,
+        [43_200, 0, 0, 46_800]
+    );
+    // The next day: ONLINE until 09:00, then INVISIBLE.
+    assert_eq!(
+        seconds(&db, "2026-11-02", "2026-12-01T00:00:00Z").await,
+        [32_400, 0, 54_000, 0]
+    );
+    // An agent OFFLINE all day so far: the elapsed part of the day (5 h).
+    assert_eq!(
+        seconds(&db, "2026-10-15", "2026-10-15T05:00:00-04:00").await,
+        [0, 0, 0, 18_000]
+    );
+}
+
+#[tokio::test]
+async fn the_bi_view_of_time_in_status_equals_the_definition_and_is_readable_as_cockpit_reader() {
+    let db = TestDb::new().await;
+    let now = chrono::Utc::now();
+    let at = |hours_ago: i64| (now - chrono::Duration::hours(hours_ago)).to_rfc3339();
+    timeline(
+        &db,
+        "UTC",
+        &[(&at(60), "ONLINE"), (&at(30), "BREAK"), (&at(1), "ONLINE")],
+    )
+    .await;
+    // One transaction: the view (as the BI role) and the definition (as the owner) see
+    // the same `now()`.
+    let mut client = db.client().await;
+    let tx = client.transaction().await.expect("transaction");
+    tx.batch_execute("SET LOCAL ROLE cockpit_reader")
+        .await
+        .expect("reader");
+    let view: Vec<(String, Vec<i32>)> = tx
+        .query(
+            "SELECT day::text, online_seconds, break_seconds, invisible_seconds, offline_seconds
+               FROM reporting.agent_status_daily
+              WHERE org_id = 'acme' AND agent_id = 'a'
+              ORDER BY day",
+            &[],
+        )
+        .await
+        .expect("the view, as cockpit_reader")
+        .iter()
+        .map(|r| (r.get(0), (1..=4).map(|i| r.get(i)).collect()))
+        .collect();
+    // The BI example built on it, as the BI role: its weeks add up the view's days.
+    let weeks = tx
+        .query(include_str!("../../sql/bi/break_per_week.sql"), &[&"acme"])
+        .await
+        .expect("sql/bi/break_per_week.sql as cockpit_reader");
+    let weekly_break: i64 = weeks.iter().map(|r| r.get::<_, i64>("break_seconds")).sum();
+    tx.batch_execute("RESET ROLE").await.expect("owner");
+    let mut definition = Vec::new();
+    for (day, _) in &view {
+        let row = tx
+            .query_one(
+                "SELECT array_agg(s.seconds ORDER BY array_position(ARRAY['ONLINE', 'BREAK', 'INVISIBLE', 'OFFLINE'], s.status))
+                   FROM cockpit.status_seconds('acme', 'a', $1::text::date) s",
+                &[day],
+            )
+            .await
+            .expect("the definition");
+        definition.push((day.clone(), row.get::<_, Vec<i32>>(0)));
+    }
+    tx.commit().await.expect("commit");
+    assert_eq!(view, definition);
+    // From the day of the first change (60 hours ago) to today: three or four UTC days,
+    // all whole but today.
+    assert!((3..=4).contains(&view.len()), "{view:?}");
+    for (day, seconds) in &view[..view.len() - 1] {
+        assert_eq!(seconds.iter().sum::<i32>(), 86_400, "{day}: {seconds:?}");
+    }
+    assert_eq!(
+        view[0].1[3],
+        86_400 - view[0].1[0],
+        "offline until the first change"
+    );
+    let daily_break: i64 = view.iter().map(|(_, s)| i64::from(s[1])).sum();
+    assert_eq!(weekly_break, daily_break);
+    assert_eq!(daily_break, 29 * 3600, "on break from 30 to 1 hours ago");
+}
