@@ -45,14 +45,6 @@ impl DbError {
             _ => None,
         }
     }
-
-    /// The server's own message, when the server answered with an error.
-    pub fn postgres_message(&self) -> Option<String> {
-        match self {
-            DbError::Postgres(e) => e.as_db_error().map(|d| d.message().to_string()),
-            _ => None,
-        }
-    }
 }
 
 /// A PostgreSQL error with the server's code, message and detail (for logs only).

@@ -38,20 +38,9 @@ pub enum IngestError {
     /// The database could not take the batch in time; send it again.
     #[error("the service is busy; try again shortly")]
     Busy,
-    /// Anything else.
+    /// Anything else (a pool timeout among them: the API answers it as busy too).
     #[error(transparent)]
-    Db(DbError),
-}
-
-impl From<DbError> for IngestError {
-    fn from(e: DbError) -> Self {
-        if db::is_pool_timeout(&e) {
-            tracing::warn!(error = %e, "no database connection in time for ingest");
-            IngestError::Busy
-        } else {
-            IngestError::Db(e)
-        }
-    }
+    Db(#[from] DbError),
 }
 
 /// The answer to a batch, as `cockpit.ingest_events` gives it.

@@ -105,13 +105,41 @@ impl Viewer {
 pub enum Auth {
     /// A known agent.
     Viewer(Viewer),
-    /// Refused: the code and message every resolver that needs a viewer answers.
-    Refused {
-        /// `UNAUTHENTICATED`, `FORBIDDEN` or `INTERNAL_SERVER_ERROR`.
-        code: &'static str,
-        /// For the client.
-        message: String,
-    },
+    /// Refused: what every resolver that needs a viewer answers.
+    Refused(Refusal),
+}
+
+/// Why a request has no viewer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No valid token naming an agent of its organization (the message says which).
+    Unauthenticated(String),
+    /// A token that may not use the API (the message says why).
+    Forbidden(String),
+    /// The agents could not be read (logged where it happened).
+    Internal,
+}
+
+impl Refusal {
+    /// What the client is told.
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Unauthenticated(message) | Refusal::Forbidden(message) => message,
+            Refusal::Internal => "internal server error",
+        }
+    }
+}
+
+impl From<&Refusal> for ApiError {
+    fn from(refusal: &Refusal) -> Self {
+        match refusal {
+            Refusal::Unauthenticated(message) => ApiError::Unauthenticated(message.clone()),
+            Refusal::Forbidden(message) => ApiError::Forbidden(message.clone()),
+            Refusal::Internal => ApiError::Internal(crate::db::DbError::Unexpected(
+                "the agents could not be read while authenticating".into(),
+            )),
+        }
+    }
 }
 
 impl Auth {
@@ -119,18 +147,12 @@ impl Auth {
     pub async fn resolve(pool: &Pool, claims: Result<Claims, crate::auth::AuthError>) -> Auth {
         let claims = match claims {
             Ok(claims) => claims,
-            Err(e) => {
-                return Auth::Refused {
-                    code: "UNAUTHENTICATED",
-                    message: e.to_string(),
-                }
-            }
+            Err(e) => return Auth::Refused(Refusal::Unauthenticated(e.to_string())),
         };
         if claims.role == TokenRole::Service {
-            return Auth::Refused {
-                code: "FORBIDDEN",
-                message: "service tokens are for ingest only".into(),
-            };
+            return Auth::Refused(Refusal::Forbidden(
+                "service tokens are for ingest only".into(),
+            ));
         }
         match store::agent(pool, &claims.org, &claims.sub).await {
             Ok(Some(agent)) => Auth::Viewer(Viewer {
@@ -138,16 +160,12 @@ impl Auth {
                 agent_id: claims.sub,
                 role: agent.role,
             }),
-            Ok(None) => Auth::Refused {
-                code: "UNAUTHENTICATED",
-                message: "the token names no agent of its organization".into(),
-            },
+            Ok(None) => Auth::Refused(Refusal::Unauthenticated(
+                "the token names no agent of its organization".into(),
+            )),
             Err(e) => {
                 tracing::error!(error = %e, "authenticating a GraphQL request");
-                Auth::Refused {
-                    code: "INTERNAL_SERVER_ERROR",
-                    message: "internal server error".into(),
-                }
+                Auth::Refused(Refusal::Internal)
             }
         }
     }
@@ -157,13 +175,7 @@ impl Auth {
 pub fn viewer<'a>(ctx: &'a Context<'_>) -> Result<&'a Viewer, ApiError> {
     match ctx.data_opt::<Auth>() {
         Some(Auth::Viewer(viewer)) => Ok(viewer),
-        Some(Auth::Refused { code, message }) => Err(match *code {
-            "FORBIDDEN" => ApiError::Forbidden(message.clone()),
-            "INTERNAL_SERVER_ERROR" => {
-                ApiError::Internal(crate::db::DbError::Unexpected(message.clone()))
-            }
-            _ => ApiError::Unauthenticated(message.clone()),
-        }),
+        Some(Auth::Refused(refusal)) => Err(refusal.into()),
         None => Err(ApiError::Unauthenticated("missing bearer token".into())),
     }
 }

@@ -100,6 +100,9 @@ pub struct Connection {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
     idle: Duration,
+    /// The last byte read or written: a plain store per read or write; the timer is moved
+    /// only when it fires.
+    last: Instant,
     deadline: Pin<Box<Sleep>>,
     busy: Activity,
 }
@@ -148,14 +151,14 @@ impl Connection {
             stream,
             _slot: slot,
             idle,
+            last: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
             busy: Activity::default(),
         }
     }
 
     fn touch(&mut self) {
-        let next = Instant::now() + self.idle;
-        self.deadline.as_mut().reset(next);
+        self.last = Instant::now();
     }
 }
 
@@ -172,14 +175,20 @@ impl AsyncRead for Connection {
             }
             Poll::Pending => {
                 while self.deadline.as_mut().poll(cx).is_ready() {
-                    if self.busy.0.load(Ordering::SeqCst) == 0 {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "connection idle for too long",
-                        )));
+                    let now = Instant::now();
+                    let due = self.last + self.idle;
+                    if due <= now {
+                        if self.busy.0.load(Ordering::SeqCst) == 0 {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "connection idle for too long",
+                            )));
+                        }
+                        // A request is being answered: look again a timeout later.
+                        self.last = now;
                     }
-                    // A request is being answered: look again a timeout later.
-                    self.touch();
+                    let next = self.last + self.idle;
+                    self.deadline.as_mut().reset(next);
                 }
                 Poll::Pending
             }

@@ -23,7 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, watch};
 
 use super::AppState;
-use crate::graphql::Auth;
+use crate::graphql::{Auth, Refusal};
 use crate::live::hub::HubEvent;
 
 /// Why the server ends a session.
@@ -165,14 +165,15 @@ pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol
                         data.insert(Auth::Viewer(viewer));
                         Ok(data)
                     }
-                    Auth::Refused { code, message } => {
-                        decision.decide(if code == "INTERNAL_SERVER_ERROR" {
+                    Auth::Refused(refusal) => {
+                        decision.decide(if refusal == Refusal::Internal {
                             Ending::Internal
                         } else {
                             Ending::Refused
                         });
                         phase_tx.send_replace(Phase::Refused);
-                        Err(async_graphql::Error::new(message))
+                        // Legacy clients read it in `connection_error`.
+                        Err(async_graphql::Error::new(refusal.message()))
                     }
                 }
             })
@@ -238,7 +239,7 @@ pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol
 /// nothing is to be done (a refused init is ended by the refusal itself).
 async fn watch_session(state: &AppState, mut phase: watch::Receiver<Phase>) -> Option<Ending> {
     let shutdown = state.shutdown.clone();
-    let mut events = state.hub.events();
+    let mut events = state.hub.membership_events();
     let ready = tokio::select! {
         changed = phase.wait_for(|p| !matches!(p, Phase::Waiting)) => changed.ok()?.clone(),
         _ = tokio::time::sleep(state.ws_init_timeout) => return Some(Ending::InitTimeout),

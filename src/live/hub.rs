@@ -89,6 +89,9 @@ type Publisher = Arc<watch::Sender<Arc<Snapshot>>>;
 pub struct Hub {
     pool: Pool,
     events: broadcast::Sender<HubEvent>,
+    /// Only what may change who belongs (membership changes, resyncs): the sessions that
+    /// re-check their caller's role listen here, not to every status change.
+    members: broadcast::Sender<HubEvent>,
     groups: Mutex<HashMap<Scope, Publisher>>,
     epoch: AtomicU64,
     listener_connected: AtomicBool,
@@ -98,9 +101,11 @@ impl Hub {
     /// A hub reading cockpits from `pool`.
     pub fn new(pool: Pool) -> Arc<Hub> {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (members, _) = broadcast::channel(EVENT_CAPACITY);
         Arc::new(Hub {
             pool,
             events,
+            members,
             groups: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             listener_connected: AtomicBool::new(false),
@@ -112,6 +117,12 @@ impl Hub {
         if event == HubEvent::Resync {
             self.epoch.fetch_add(1, Ordering::SeqCst);
         }
+        if matches!(
+            event,
+            HubEvent::Changed { members: true, .. } | HubEvent::Resync
+        ) {
+            let _ = self.members.send(event.clone());
+        }
         // No group listening is fine: nobody subscribes.
         let _ = self.events.send(event);
     }
@@ -121,9 +132,9 @@ impl Hub {
         self.listener_connected.store(connected, Ordering::SeqCst);
     }
 
-    /// Every event from now on (sessions watch their organization's membership changes).
-    pub fn events(&self) -> broadcast::Receiver<HubEvent> {
-        self.events.subscribe()
+    /// Membership changes and resyncs from now on (sessions re-check their caller's role).
+    pub fn membership_events(&self) -> broadcast::Receiver<HubEvent> {
+        self.members.subscribe()
     }
 
     /// Whether the listener is connected.
