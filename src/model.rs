@@ -86,6 +86,21 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 6] = [
+        Channel::LiveChat,
+        Channel::InApp,
+        Channel::Whatsapp,
+        Channel::Facebook,
+        Channel::Instagram,
+        Channel::Twitter,
+    ];
+
+    /// From the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {

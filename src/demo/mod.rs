@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::ingest::store_json;
-use crate::model::AgentStatus;
+use crate::model::{AgentStatus, Channel};
 use crate::store;
 
 /// The demo organization's id.
@@ -26,14 +26,6 @@ const PRODUCTS: [(&str, &str); 3] = [
     ("mobil", "Mobil Uygulama"),
     ("web", "Web Mağaza"),
     ("kargo", "Kargo Takip"),
-];
-const CHANNELS: [&str; 6] = [
-    "LIVE_CHAT",
-    "IN_APP",
-    "WHATSAPP",
-    "FACEBOOK",
-    "INSTAGRAM",
-    "TWITTER",
 ];
 const AGENTS: [(&str, &str, &[&str]); 12] = [
     ("okan", "Okan Yılmaz", &["mobil", "web"]),
@@ -164,10 +156,9 @@ impl Traffic {
             .choose(&mut self.rng)
             .map(|p| p.0)
             .unwrap_or("mobil");
-        let channel = CHANNELS
+        let channel = Channel::ALL
             .choose(&mut self.rng)
-            .copied()
-            .unwrap_or("LIVE_CHAT");
+            .map_or("LIVE_CHAT", |c| c.as_str());
         let id = self.next_id("c");
         events.push(
             json!({"id": self.next_id("e"), "type": "conversation_opened", "at": at(now),

@@ -12,18 +12,12 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use crate::model::Channel;
+
 /// Longest id, conversation, agent or product id (characters), as in the database.
 const MAX_ID: usize = 128;
 /// Longest channel text.
 const MAX_CHANNEL: usize = 16;
-const CHANNELS: [&str; 6] = [
-    "LIVE_CHAT",
-    "IN_APP",
-    "WHATSAPP",
-    "FACEBOOK",
-    "INSTAGRAM",
-    "TWITTER",
-];
 
 /// The fields of an event that the judgement reads; unknown fields are ignored, a field
 /// of another JSON type than string makes the event not qualify.
@@ -110,7 +104,7 @@ impl Reader {
             "conversation_opened" => {
                 let channel = wire.channel.as_deref();
                 let known = channel.is_some_and(|c| {
-                    c.is_ascii() && CHANNELS.contains(&c.to_ascii_uppercase().as_str())
+                    c.is_ascii() && Channel::parse(&c.to_ascii_uppercase()).is_some()
                 });
                 if !usable(wire.product.as_deref(), MAX_ID)
                     || !usable(channel, MAX_CHANNEL)

@@ -8,21 +8,14 @@ use serde_json::{json, Value};
 
 use crate::common::{minutes_ago, plus_minutes, spawn_app, team, TestApp};
 
-const CHANNELS: [&str; 6] = [
-    "LIVE_CHAT",
-    "IN_APP",
-    "WHATSAPP",
-    "FACEBOOK",
-    "INSTAGRAM",
-    "TWITTER",
-];
 const AGENTS: [&str; 3] = ["okan", "ipek", "sup"];
 
 /// One conversation's events in `at` order, cut where the sender's duties fall: the opening
 /// first, then the events before a re-activation, the re-activation, the events after.
 pub(crate) fn conversation(rng: &mut StdRng, n: usize, t0: &str) -> Vec<Vec<Value>> {
     let conv = format!("c{n}");
-    let channel = CHANNELS[rng.gen_range(0..CHANNELS.len())];
+    let channels = cockpit::model::Channel::ALL;
+    let channel = channels[rng.gen_range(0..channels.len())].as_str();
     let mut t = rng.gen_range(0..600);
     // Equal instants happen (rank and id order them); `min_step` 1 forces a later one.
     let mut step = |rng: &mut StdRng, min_step: i64| {
