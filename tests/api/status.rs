@@ -113,7 +113,7 @@ async fn the_full_role_target_and_status_matrix_follows_the_rules() {
 async fn waiting_on_ipek(watcher: &tokio_postgres::Client) -> i64 {
     watcher
         .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%set_agent_status(%'",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%set_agent_status(%'",
             &[],
         )
         .await

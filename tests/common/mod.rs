@@ -600,7 +600,7 @@ impl TestApp {
         loop {
             let waiting: i64 = watcher
                 .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%ingest%'",
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory' AND query LIKE '%ingest%'",
                     &[],
                 )
                 .await
