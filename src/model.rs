@@ -129,8 +129,27 @@ pub struct Agent {
     pub status_since: DateTime<Utc>,
 }
 
-/// One agent's line in a cockpit: live status and count, today's daily columns.
-#[derive(Clone, Debug, PartialEq)]
+/// Seconds an agent spent in each status during a local day (spec 3.5, time in status).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusDurations {
+    /// Seconds ONLINE.
+    pub online: i32,
+    /// Seconds on BREAK.
+    pub on_break: i32,
+    /// Seconds INVISIBLE.
+    pub invisible: i32,
+    /// Seconds OFFLINE.
+    pub offline: i32,
+}
+
+/// One agent's line in a cockpit: live status and counts, today's daily columns.
+///
+/// Two readings of a row are equal when they differ only by the passage of time:
+/// `seconds_in_status_today` grows with the clock in the current status, and is otherwise
+/// fixed by the status, `status_since` and the day, which are compared. So a live cockpit
+/// re-sends a row when something happened to it, not every time it is read; a client adds
+/// the time elapsed since the message's `serverNow` to the current status.
+#[derive(Clone, Debug)]
 pub struct AgentRow {
     /// The agent.
     pub agent: Agent,
@@ -150,6 +169,56 @@ pub struct AgentRow {
     pub first_response_count: i32,
     /// Timed resolutions behind the resolution average.
     pub resolution_count: i32,
+    /// Active conversations of the agent in which a customer waits for an answer.
+    pub unanswered_conversations: i32,
+    /// The earliest `waiting_since` of those; `None` when none.
+    pub oldest_unanswered_since: Option<DateTime<Utc>>,
+    /// Active assignments without a first response, started longer ago than the target.
+    pub overdue_first_responses: i32,
+    /// Time in each status today, up to the moment of the reading.
+    pub seconds_in_status_today: StatusDurations,
+}
+
+impl PartialEq for AgentRow {
+    fn eq(&self, other: &Self) -> bool {
+        // Every field but the clock-driven `seconds_in_status_today` (see the type's doc).
+        let AgentRow {
+            agent,
+            avg_first_response_seconds,
+            avg_resolution_seconds,
+            active_conversations,
+            resolved_conversations,
+            reactivated_conversations,
+            forwarded_conversations,
+            first_response_count,
+            resolution_count,
+            unanswered_conversations,
+            oldest_unanswered_since,
+            overdue_first_responses,
+            seconds_in_status_today: _,
+        } = self;
+        *agent == other.agent
+            && *avg_first_response_seconds == other.avg_first_response_seconds
+            && *avg_resolution_seconds == other.avg_resolution_seconds
+            && *active_conversations == other.active_conversations
+            && *resolved_conversations == other.resolved_conversations
+            && *reactivated_conversations == other.reactivated_conversations
+            && *forwarded_conversations == other.forwarded_conversations
+            && *first_response_count == other.first_response_count
+            && *resolution_count == other.resolution_count
+            && *unanswered_conversations == other.unanswered_conversations
+            && *oldest_unanswered_since == other.oldest_unanswered_since
+            && *overdue_first_responses == other.overdue_first_responses
+    }
+}
+
+/// The queue of a cockpit scope: active conversations never assigned (spec 3.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queue {
+    /// How many.
+    pub queued: i32,
+    /// When the longest-waiting of them was opened; `None` when the queue is empty.
+    pub oldest_queued_since: Option<DateTime<Utc>>,
 }
 
 /// A product's cockpit as read: its day, refresh time, name and rows.
@@ -161,10 +230,42 @@ pub struct CockpitData {
     pub next_day_at: DateTime<Utc>,
     /// Last refresh of the daily columns.
     pub refreshed_at: DateTime<Utc>,
+    /// The database's clock at the reading: what every live figure is as of.
+    pub server_now: DateTime<Utc>,
     /// Product name.
     pub product_name: String,
+    /// The organization's first-response target, seconds.
+    pub service_level_seconds: i32,
+    /// The scope's queue.
+    pub queue: Queue,
+    /// The next instant an assignment of the scope turns overdue if nothing happens
+    /// before (the live cockpit re-reads then); `None` when none is pending.
+    pub next_overdue_at: Option<DateTime<Utc>>,
     /// Rows in Turkish name order.
     pub rows: Vec<AgentRow>,
+}
+
+/// An active conversation of an agent, as the drill-down shows it (spec 3.5).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConversationRow {
+    /// Conversation id.
+    pub id: String,
+    /// Product id and name.
+    pub product: (String, String),
+    /// Channel.
+    pub channel: Channel,
+    /// When the customer opened it.
+    pub opened_at: DateTime<Utc>,
+    /// Start of the current assignment.
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// The first customer message not yet answered.
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// The assignee's first reply in the current assignment.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// The customer's latest message.
+    pub last_customer_message_at: Option<DateTime<Utc>>,
+    /// The latest reply of any agent.
+    pub last_agent_message_at: Option<DateTime<Utc>>,
 }
 
 /// One recorded status change.

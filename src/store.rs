@@ -6,7 +6,10 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use crate::db::{self, DbError};
-use crate::model::{Agent, AgentRow, AgentStatus, Channel, Role, StatusChange};
+use crate::model::{
+    Agent, AgentRow, AgentStatus, Channel, ConversationRow, Queue, Role, StatusChange,
+    StatusDurations,
+};
 pub use crate::model::{CockpitData, StatusOutcome};
 
 const VIEWER_SQL: &str = include_str!("../sql/queries/viewer.sql");
@@ -14,6 +17,7 @@ const PRODUCTS_SQL: &str = include_str!("../sql/queries/products.sql");
 const COCKPIT_SQL: &str = include_str!("../sql/queries/cockpit.sql");
 const SET_STATUS_SQL: &str = include_str!("../sql/queries/set_agent_status.sql");
 const HISTORY_SQL: &str = include_str!("../sql/queries/status_history.sql");
+const AGENT_CONVERSATIONS_SQL: &str = include_str!("../sql/queries/agent_conversations.sql");
 
 fn unexpected(what: &str, value: &str) -> DbError {
     DbError::Unexpected(format!("stored {what} `{value}`"))
@@ -49,6 +53,9 @@ pub async fn products(pool: &Pool, org: &str) -> Result<Vec<(String, String)>, D
         .collect()
 }
 
+/// Position of agent_id in the cockpit query's columns (after its nine header columns).
+const AGENT_COLUMN: usize = 9;
+
 /// The cockpit of `product` in `org`; `None` when the product is not the organization's.
 pub async fn cockpit(
     pool: &Pool,
@@ -68,7 +75,14 @@ pub async fn cockpit(
         next_day_at: first.try_get("next_day_at")?,
         refreshed_at: refreshed_at
             .ok_or_else(|| DbError::Unexpected("the daily columns were never refreshed".into()))?,
+        server_now: first.try_get("server_now")?,
         product_name: first.try_get("product_name")?,
+        service_level_seconds: first.try_get("service_level_seconds")?,
+        queue: Queue {
+            queued: first.try_get("queued")?,
+            oldest_queued_since: first.try_get("oldest_queued_since")?,
+        },
+        next_overdue_at: first.try_get("next_overdue_at")?,
         rows: Vec::with_capacity(rows.len()),
     };
     for row in &rows {
@@ -76,7 +90,7 @@ pub async fn cockpit(
             continue; // the product has no agent in scope
         }
         data.rows.push(AgentRow {
-            agent: agent_at(row, 4)?,
+            agent: agent_at(row, AGENT_COLUMN)?,
             avg_first_response_seconds: row.try_get("avg_first_response_seconds")?,
             avg_resolution_seconds: row.try_get("avg_resolution_seconds")?,
             active_conversations: row.try_get("active")?,
@@ -85,6 +99,15 @@ pub async fn cockpit(
             forwarded_conversations: row.try_get("forwarded")?,
             first_response_count: row.try_get("first_response_count")?,
             resolution_count: row.try_get("resolution_count")?,
+            unanswered_conversations: row.try_get("unanswered")?,
+            oldest_unanswered_since: row.try_get("oldest_unanswered_since")?,
+            overdue_first_responses: row.try_get("overdue")?,
+            seconds_in_status_today: StatusDurations {
+                online: row.try_get("online_seconds")?,
+                on_break: row.try_get("break_seconds")?,
+                invisible: row.try_get("invisible_seconds")?,
+                offline: row.try_get("offline_seconds")?,
+            },
         });
     }
     Ok(Some(data))
@@ -142,4 +165,61 @@ pub async fn status_history(
             })
         })
         .collect()
+}
+
+/// What the drill-down found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentConversations {
+    /// The agent is not the organization's.
+    AgentNotFound,
+    /// The product asked for is not the organization's.
+    ProductNotFound,
+    /// The agent's active conversations in scope, oldest waiting first.
+    Found(Vec<ConversationRow>),
+}
+
+/// `agent`'s active conversations in `org`, within `product` and `channel` when given
+/// (spec 3.5, drill-down).
+pub async fn agent_conversations(
+    pool: &Pool,
+    org: &str,
+    agent: &str,
+    product: Option<&str>,
+    channel: Option<Channel>,
+) -> Result<AgentConversations, DbError> {
+    let channel = channel.map(Channel::as_str);
+    let rows = db::query(
+        pool,
+        AGENT_CONVERSATIONS_SQL,
+        &[&org, &agent, &product, &channel],
+    )
+    .await?;
+    let first = rows
+        .first()
+        .ok_or_else(|| DbError::Unexpected("the drill-down returned no row".into()))?;
+    if !first.try_get::<_, bool>("agent_found")? {
+        return Ok(AgentConversations::AgentNotFound);
+    }
+    if !first.try_get::<_, bool>("product_found")? {
+        return Ok(AgentConversations::ProductNotFound);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(id) = row.try_get::<_, Option<String>>("conversation_id")? else {
+            continue;
+        };
+        let channel: String = row.try_get("channel")?;
+        out.push(ConversationRow {
+            id,
+            product: (row.try_get("product_id")?, row.try_get("product_name")?),
+            channel: Channel::parse(&channel).ok_or_else(|| unexpected("channel", &channel))?,
+            opened_at: row.try_get("opened_at")?,
+            assigned_at: row.try_get("assigned_at")?,
+            waiting_since: row.try_get("waiting_since")?,
+            first_response_at: row.try_get("first_response_at")?,
+            last_customer_message_at: row.try_get("last_customer_message_at")?,
+            last_agent_message_at: row.try_get("last_agent_message_at")?,
+        });
+    }
+    Ok(AgentConversations::Found(out))
 }

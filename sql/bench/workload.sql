@@ -97,6 +97,22 @@ BEGIN
      ) AS e(n, type, at, agent, by_id)
      WHERE e.type IS NOT NULL;
 
+    -- Loaded whole, the conversations have the facts of their opening only (the event log's
+    -- trigger leaves conversations opened by the same statement to their inserter): the
+    -- live ones get theirs from the plain statement (spec 3.5).
+    UPDATE cockpit.conversations c
+       SET assigned_at = r.assigned_at, assignment_event = r.assignment_event,
+           first_response_at = r.first_response_at, waiting_since = r.waiting_since,
+           last_customer_message_at = r.last_customer_message_at,
+           last_agent_message_at = r.last_agent_message_at,
+           last_clear_at = greatest(r.last_agent_message_at,
+                                    (SELECT max(e.at) FROM cockpit.events e
+                                      WHERE e.org_id = c.org_id AND e.conversation_id = c.conversation_id
+                                        AND e.type = 'resolved'))
+      FROM cockpit.conversation_live_reference r
+     WHERE r.org_id = c.org_id AND r.conversation_id = c.conversation_id
+       AND r.state = 'ACTIVE' AND c.state = 'ACTIVE';
+
     INSERT INTO bench.loaded (days, conversations, events)
     SELECT p_days, total, (SELECT count(*) FROM cockpit.events);
 END

@@ -1,15 +1,23 @@
 -- The cockpit of one product for the organization's local today: agents in scope (members
 -- of the product, or with a figure today or an active conversation in the scope) with
--- their live status and active count and today's daily columns (weighted over channels).
+-- their live status and counts and today's daily columns (weighted over channels).
 -- $1 org_id text, $2 product_id text, $3 channel text (NULL: all channels),
 -- $4 search text (NULL: no filter; substring of the name, spec 3.4)
 -- Result: no row when the product is not the organization's; else one row per agent, or one
--- row with a NULL agent_id when none is in scope. Columns: today, next_day_at (the
--- instant the organization's next local day starts), refreshed_at, product_name, agent_id, name, role, status, status_since, avg_first_response_seconds,
--- first_response_count, avg_resolution_seconds, resolution_count, active, resolved,
--- reactivated, forwarded. Ordered by name in Turkish collation, then id.
+-- row with a NULL agent_id when none is in scope. Header columns (the same on every row):
+-- today, next_day_at (the instant the organization's next local day starts), refreshed_at,
+-- product_name, server_now (the instant every live figure is read at), service_level_seconds,
+-- queued, oldest_queued_since, next_overdue_at (the next instant an assignment of the scope
+-- turns overdue, if nothing happens before). Row columns: agent_id, name, role, status,
+-- status_since, avg_first_response_seconds, first_response_count, avg_resolution_seconds,
+-- resolution_count, active, resolved, reactivated, forwarded, unanswered, oldest_unanswered_since,
+-- overdue, online_seconds, break_seconds, invisible_seconds, offline_seconds (time in
+-- status today up to server_now, cockpit.status_seconds). Ordered by name in Turkish
+-- collation, then id. The live figures are those of spec 3.5 over cockpit.conversations,
+-- whose facts ingest maintains (V15).
 WITH org AS (
-    SELECT o.org_id, o.timezone, (now() AT TIME ZONE o.timezone)::date AS today
+    SELECT o.org_id, o.timezone, (now() AT TIME ZONE o.timezone)::date AS today,
+           o.service_level_seconds, make_interval(secs => o.service_level_seconds) AS target
       FROM cockpit.organizations o
      WHERE o.org_id = $1
 ),
@@ -29,12 +37,28 @@ daily AS (
      WHERE s.product_id = $2 AND ($3::text IS NULL OR s.channel = $3::text)
      GROUP BY s.agent_id
 ),
+-- Active conversations per assignee: how many, how many keep a customer waiting (and
+-- since when), how many have had no first response for longer than the target.
 active AS (
-    SELECT c.assignee_id AS agent_id, count(*) AS n
+    SELECT c.assignee_id AS agent_id, count(*) AS n,
+           count(*) FILTER (WHERE c.waiting_since IS NOT NULL) AS unanswered,
+           min(c.waiting_since) AS oldest_unanswered_since,
+           count(*) FILTER (WHERE c.first_response_at IS NULL
+                              AND c.assigned_at < now() - org.target) AS overdue,
+           min(c.assigned_at + org.target) FILTER (WHERE c.first_response_at IS NULL
+                                                     AND c.assigned_at >= now() - org.target) AS next_overdue_at
       FROM cockpit.conversations c
+     CROSS JOIN org
      WHERE c.org_id = $1 AND c.state = 'ACTIVE' AND c.assignee_id IS NOT NULL
        AND c.product_id = $2 AND ($3::text IS NULL OR c.channel = $3::text)
      GROUP BY c.assignee_id
+),
+-- The queue of the scope: active conversations never assigned, waiting since opened.
+queue AS (
+    SELECT count(*)::integer AS queued, min(c.opened_at) AS oldest_queued_since
+      FROM cockpit.conversations c
+     WHERE c.org_id = $1 AND c.state = 'ACTIVE' AND c.assignee_id IS NULL
+       AND c.product_id = $2 AND ($3::text IS NULL OR c.channel = $3::text)
 ),
 scope AS (
     SELECT ap.agent_id FROM cockpit.agent_products ap WHERE ap.org_id = $1 AND ap.product_id = $2
@@ -52,18 +76,33 @@ agent_rows AS (
            coalesce(act.n, 0)::integer AS active,
            coalesce(d.resolved, 0)::integer AS resolved,
            coalesce(d.reactivated, 0)::integer AS reactivated,
-           coalesce(d.forwarded, 0)::integer AS forwarded
+           coalesce(d.forwarded, 0)::integer AS forwarded,
+           coalesce(act.unanswered, 0)::integer AS unanswered,
+           act.oldest_unanswered_since,
+           coalesce(act.overdue, 0)::integer AS overdue,
+           t.online_seconds, t.break_seconds, t.invisible_seconds, t.offline_seconds
       FROM scope
       JOIN cockpit.agents a ON a.org_id = $1 AND a.agent_id = scope.agent_id
+     CROSS JOIN org
       LEFT JOIN daily d ON d.agent_id = scope.agent_id
       LEFT JOIN active act ON act.agent_id = scope.agent_id
+     CROSS JOIN LATERAL (
+         SELECT max(s.seconds) FILTER (WHERE s.status = 'ONLINE') AS online_seconds,
+                max(s.seconds) FILTER (WHERE s.status = 'BREAK') AS break_seconds,
+                max(s.seconds) FILTER (WHERE s.status = 'INVISIBLE') AS invisible_seconds,
+                max(s.seconds) FILTER (WHERE s.status = 'OFFLINE') AS offline_seconds
+           FROM cockpit.status_seconds($1, a.agent_id, org.today, now()) s
+     ) t
      WHERE $4::text IS NULL
         OR strpos(cockpit.search_key(a.name), cockpit.search_key($4::text)) > 0
 )
 SELECT org.today, ((org.today + 1)::timestamp AT TIME ZONE org.timezone) AS next_day_at,
-       rs.refreshed_at, product.name AS product_name, r.*
+       rs.refreshed_at, product.name AS product_name, now() AS server_now,
+       org.service_level_seconds, queue.queued, queue.oldest_queued_since,
+       (SELECT min(x.next_overdue_at) FROM active x) AS next_overdue_at, r.*
   FROM org
  CROSS JOIN product
+ CROSS JOIN queue
  CROSS JOIN cockpit.refresh_state rs
   LEFT JOIN agent_rows r ON true
  ORDER BY r.name COLLATE "tr-TR-x-icu", r.agent_id

@@ -80,16 +80,37 @@ impl RawBatch {
     }
 }
 
-/// `cockpit bench ingest`: P6 on the `days`-day bench database. `senders` concurrent
-/// senders post batches of 1,000 events to
-/// `POST /v1/events` of an in-process service for `seconds`; then the same senders insert
-/// 1,000-row batches straight into a copy of the event table, for the ratio.
-pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> Result<(), String> {
-    let pool = prepare(base_url, days).await?;
-    let url = url_with_db(base_url, &format!("cockpit_bench_{days}d"))?;
-    let service = Service::start(url, senders * 2, 60).await?;
+/// What one phase of posting measured.
+struct Posted {
+    events_per_second: f64,
+    batch_ms: Vec<f64>,
+    status_ms: Vec<f64>,
+}
+
+/// The insights' work at ingest (V15: the conversation facts folded in by a trigger on the
+/// event log, the queue's notification on new conversations), switched on or off for a
+/// phase of the bench: the same run measures ingest with it and without it (as before it).
+async fn set_insights(pool: &Pool, on: bool) -> Result<(), String> {
+    let verb = if on { "ENABLE" } else { "DISABLE" };
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE cockpit.events {verb} TRIGGER events_conversation_facts;
+             ALTER TABLE cockpit.conversations {verb} TRIGGER conversations_live_insert;"
+        ))
+        .await
+        .map_err(|e| DbError::from(e).to_string())
+}
+
+/// `senders` senders post prepared batches of run `run` for `seconds`, while (P10) the
+/// agents these batches assign change their status.
+async fn post_phase(
+    service: &Service,
+    senders: usize,
+    seconds: u64,
+    run: i64,
+) -> Result<Posted, String> {
     let port = service.port;
-    let run = chrono::Utc::now().timestamp() % 100_000;
     // The platform's batches are made before the clock starts: the bench measures the
     // service, not the making of JSON on the same two cores.
     let prepared: Vec<Vec<String>> = (0..senders)
@@ -162,16 +183,60 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
         })
     };
     let mut accepted = 0;
-    let mut latencies = Vec::new();
+    let mut batch_ms = Vec::new();
     for task in tasks {
         let (a, l) = task.await.map_err(|e| e.to_string())??;
         accepted += a;
-        latencies.extend(l);
+        batch_ms.extend(l);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let status_ms = statuses.await.map_err(|e| e.to_string())??;
+    Ok(Posted {
+        events_per_second: accepted as f64 / elapsed,
+        batch_ms,
+        status_ms,
+    })
+}
+
+/// `cockpit bench ingest`: P6 on the `days`-day bench database. `senders` concurrent
+/// senders post batches of 1,000 events to `POST /v1/events` of an in-process service for
+/// `seconds`, four times: without and with the insights' work at ingest, alternately (the
+/// issue's "not worse than before by more than 10 %", in one run); then the same senders
+/// insert 1,000-row batches straight into a copy of the event table, for the ratio.
+pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> Result<(), String> {
+    let pool = prepare(base_url, days).await?;
+    let url = url_with_db(base_url, &format!("cockpit_bench_{days}d"))?;
+    // On, whatever an interrupted earlier run left.
+    set_insights(&pool, true).await?;
+    let service = Service::start(url, senders * 2, 60).await?;
+    let run = chrono::Utc::now().timestamp() % 100_000;
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    for phase in 0..4i64 {
+        let on = phase % 2 == 1;
+        set_insights(&pool, on).await?;
+        let posted = post_phase(&service, senders, seconds, run * 10 + phase).await;
+        if !on {
+            set_insights(&pool, true).await?;
+        }
+        let posted = posted?;
+        println!(
+            "  phase {}: {} insights  {:>10.0} events/s",
+            phase + 1,
+            if on { "with   " } else { "without" },
+            posted.events_per_second
+        );
+        if on {
+            with.push(posted);
+        } else {
+            without.push(posted);
+        }
+    }
     service.stop().await;
-    let ours = accepted as f64 / elapsed;
+    let ours = with.iter().map(|p| p.events_per_second).sum::<f64>() / with.len() as f64;
+    let before = without.iter().map(|p| p.events_per_second).sum::<f64>() / without.len() as f64;
+    let latencies: Vec<f64> = with.iter().flat_map(|p| p.batch_ms.clone()).collect();
+    let status_ms: Vec<f64> = with.iter().flat_map(|p| p.status_ms.clone()).collect();
 
     // The floors, into a copy of the event table (same indexes), with no judgement at all:
     // (1) the same batches' events, sent by the client as one batched INSERT each (one
@@ -267,8 +332,12 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
     }
     let raw = raw_rows as f64 / started.elapsed().as_secs_f64();
     println!("\ningest, {senders} concurrent senders, batches of 1,000 events, {seconds} s each");
-    println!("  POST /v1/events     {ours:>10.0} events/s   batch p50 {:.0} ms, p99 {:.0} ms ({} batches)",
+    println!("  POST /v1/events (with the insights; phases 2 and 4)\n                      {ours:>10.0} events/s   batch p50 {:.0} ms, p99 {:.0} ms ({} batches)",
         percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.len());
+    println!(
+        "  without the insights' work at ingest (as before them; phases 1 and 3): {before:>10.0} events/s   with/without {:.3}",
+        ours / before
+    );
     println!("  raw batched INSERT of the same events, sent by the client");
     println!(
         "                      {raw_sent:>10.0} events/s   ratio {:.3}",

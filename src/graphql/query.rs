@@ -1,10 +1,11 @@
-//! `Query`: me, products, cockpit, statusHistory.
+//! `Query`: me, products, cockpit, agentConversations, statusHistory.
 
 use async_graphql::{Context, Object, ID};
 
 use super::errors::{ApiError, Coded};
 use super::types::{
-    Agent, AgentRow, AgentStatus, Channel, Cockpit, Date, DateTime, Product, StatusChange,
+    Agent, AgentRow, AgentStatus, Channel, Cockpit, ConversationRow, Date, DateTime, Product,
+    StatusChange,
 };
 use super::{pool, refresh_interval, viewer};
 use crate::store;
@@ -39,6 +40,21 @@ impl Query {
         search: Option<String>,
     ) -> async_graphql::Result<Cockpit> {
         cockpit(ctx, product_id, channel, search).await.coded()
+    }
+
+    /// One agent's active conversations, the customer kept waiting longest first (then by
+    /// the start of their assignment); within a product and a channel when given. An
+    /// AGENT may ask for their own only.
+    async fn agent_conversations(
+        &self,
+        ctx: &Context<'_>,
+        agent_id: ID,
+        product_id: Option<ID>,
+        channel: Option<Channel>,
+    ) -> async_graphql::Result<Vec<ConversationRow>> {
+        agent_conversations(ctx, agent_id, product_id, channel)
+            .await
+            .coded()
     }
 
     /// An agent's status changes, newest first (`limit` 1 to 1,000; null: 50).
@@ -100,7 +116,9 @@ async fn cockpit(
         day: Date(data.day),
         refreshed_at: DateTime(data.refreshed_at),
         refresh_interval_seconds: refresh_interval(ctx).seconds(),
-        server_now: DateTime(chrono::Utc::now()),
+        server_now: DateTime(data.server_now),
+        service_level_seconds: data.service_level_seconds,
+        queue: data.queue.into(),
         online: Vec::new(),
         on_break: Vec::new(),
         invisible: Vec::new(),
@@ -142,6 +160,37 @@ async fn status_history(
             .map(Into::into)
             .collect(),
     )
+}
+
+async fn agent_conversations(
+    ctx: &Context<'_>,
+    agent_id: ID,
+    product_id: Option<ID>,
+    channel: Option<Channel>,
+) -> Result<Vec<ConversationRow>, ApiError> {
+    let viewer = viewer(ctx)?;
+    if agent_id.as_str() != viewer.agent_id {
+        viewer.require_supervising()?;
+    }
+    match store::agent_conversations(
+        pool(ctx)?,
+        &viewer.org,
+        agent_id.as_str(),
+        product_id.as_ref().map(|p| p.as_str()),
+        channel.map(Into::into),
+    )
+    .await?
+    {
+        store::AgentConversations::AgentNotFound => Err(ApiError::NotFound(format!(
+            "agent {} not found",
+            agent_id.as_str()
+        ))),
+        store::AgentConversations::ProductNotFound => Err(ApiError::NotFound(format!(
+            "product {} not found",
+            product_id.as_ref().map(|p| p.as_str()).unwrap_or_default()
+        ))),
+        store::AgentConversations::Found(rows) => Ok(rows.into_iter().map(Into::into).collect()),
+    }
 }
 
 /// The cockpit table of a status.

@@ -104,7 +104,7 @@ fn updates(
 }
 
 /// What turns `before` (what the client has) into `after`; `None` when nothing changed.
-/// `serverNow` is the moment of the diff; `refreshIntervalSeconds` is left 0 for the caller.
+/// `serverNow` is the moment of `after`'s reading; `refreshIntervalSeconds` is left 0 for the caller.
 /// All rows when the client has nothing yet or the listener reconnected (new epoch).
 pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate> {
     let full = before.is_none_or(|b| b.epoch != after.epoch);
@@ -129,8 +129,12 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
                 .collect()
         })
         .unwrap_or_default();
-    let same_header =
-        before.is_some_and(|b| b.day == after.day && b.refreshed_at == after.refreshed_at);
+    let same_header = before.is_some_and(|b| {
+        b.day == after.day
+            && b.refreshed_at == after.refreshed_at
+            && b.queue == after.queue
+            && b.service_level_seconds == after.service_level_seconds
+    });
     if !full && rows.is_empty() && removed.is_empty() && same_header {
         return None;
     }
@@ -138,7 +142,9 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
         day: Date(after.day),
         refreshed_at: DateTime(after.refreshed_at),
         refresh_interval_seconds: 0,
-        server_now: DateTime(chrono::Utc::now()),
+        server_now: DateTime(after.server_now),
+        service_level_seconds: after.service_level_seconds,
+        queue: after.queue.into(),
         rows,
         removed,
     })
@@ -167,6 +173,10 @@ mod tests {
             forwarded_conversations: 0,
             first_response_count: 0,
             resolution_count: 0,
+            unanswered_conversations: 0,
+            oldest_unanswered_since: None,
+            overdue_first_responses: 0,
+            seconds_in_status_today: model::StatusDurations::default(),
         }
     }
 
@@ -177,6 +187,11 @@ mod tests {
             refreshed_at: Utc
                 .with_ymd_and_hms(2026, 11, 26, 8, refreshed_minute, 0)
                 .unwrap(),
+            server_now: Utc.with_ymd_and_hms(2026, 11, 26, 8, 30, 0).unwrap(),
+            read_at: tokio::time::Instant::now(),
+            service_level_seconds: 60,
+            queue: model::Queue::default(),
+            next_overdue_at: None,
             rows,
             epoch,
         }
@@ -221,6 +236,21 @@ mod tests {
             next_day.day,
             Date(NaiveDate::from_ymd_opt(2026, 11, 27).unwrap())
         );
+    }
+
+    #[test]
+    fn the_clock_alone_sends_nothing_and_a_queue_change_is_sent_without_rows() {
+        let before = snapshot(26, 1, vec![row("a", 1)], 0);
+        let mut later = before.clone();
+        later.server_now += chrono::Duration::seconds(30);
+        later.rows[0].seconds_in_status_today.online += 30;
+        assert_eq!(diff(Some(&before), &later), None);
+        let mut queued = later.clone();
+        queued.queue.queued = 1;
+        let update = diff(Some(&before), &queued).unwrap();
+        assert!(update.rows.is_empty());
+        assert_eq!(update.queue.queued, 1);
+        assert_eq!(update.server_now, DateTime(queued.server_now));
     }
 
     #[test]

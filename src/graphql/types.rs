@@ -139,6 +139,63 @@ pub struct AgentRow {
     pub first_response_count: i32,
     /// Timed resolutions behind `avgResolutionSeconds`.
     pub resolution_count: i32,
+    /// Seconds in each status today (the organization's local day), as of the `serverNow`
+    /// of the answer or message that carried this row: a client adds the time elapsed
+    /// since then to the current status (a row is not re-sent as the clock moves).
+    pub seconds_in_status_today: StatusDurations,
+    /// Active conversations of the agent (in scope) in which a customer waits for an
+    /// answer: a message not yet answered by any agent reply or resolution.
+    pub unanswered_conversations: i32,
+    /// Since when the longest-waiting of those customers waits; null when none.
+    pub oldest_unanswered_since: Option<DateTime>,
+    /// Active assignments of the agent (in scope) without a first response, started more
+    /// than `serviceLevelSeconds` ago. Live: it rises within a second of the crossing.
+    pub overdue_first_responses: i32,
+}
+
+/// Seconds spent in each status.
+#[derive(SimpleObject, Clone, Copy, Debug, PartialEq)]
+pub struct StatusDurations {
+    /// Seconds ONLINE.
+    pub online: i32,
+    /// Seconds on BREAK.
+    pub on_break: i32,
+    /// Seconds INVISIBLE.
+    pub invisible: i32,
+    /// Seconds OFFLINE.
+    pub offline: i32,
+}
+
+/// The queue of a cockpit's scope: active conversations not assigned to anyone.
+#[derive(SimpleObject, Clone, Copy, Debug, PartialEq)]
+pub struct Queue {
+    /// How many conversations wait in the queue.
+    pub queued: i32,
+    /// When the longest-waiting of them was opened; null when the queue is empty.
+    pub oldest_queued_since: Option<DateTime>,
+}
+
+/// An active conversation, as the drill-down of an agent shows it.
+#[derive(SimpleObject, Clone, Debug, PartialEq)]
+pub struct ConversationRow {
+    /// Conversation id (the platform's).
+    pub id: async_graphql::ID,
+    /// Its product.
+    pub product: Product,
+    /// Its channel.
+    pub channel: Channel,
+    /// When the customer opened it.
+    pub opened_at: DateTime,
+    /// Start of the current assignment.
+    pub assigned_at: Option<DateTime>,
+    /// The first customer message not yet answered by an agent; null when none.
+    pub waiting_since: Option<DateTime>,
+    /// The assignee's first reply in the current assignment; null if none yet.
+    pub first_response_at: Option<DateTime>,
+    /// The customer's latest message (opening the conversation counts).
+    pub last_customer_message_at: Option<DateTime>,
+    /// The latest reply of any agent; null if none.
+    pub last_agent_message_at: Option<DateTime>,
 }
 
 /// The supervisor's screen: one product (and channel), today, split by status.
@@ -158,6 +215,10 @@ pub struct Cockpit {
     /// The server's clock when this answer was made, so that a client with a skewed clock
     /// still shows true durations.
     pub server_now: DateTime,
+    /// The organization's first-response target, seconds.
+    pub service_level_seconds: i32,
+    /// The queue of this product (and channel).
+    pub queue: Queue,
     /// ONLINE agents.
     pub online: Vec<AgentRow>,
     /// Agents on BREAK.
@@ -192,6 +253,49 @@ impl From<model::AgentRow> for AgentRow {
             forwarded_conversations: row.forwarded_conversations,
             first_response_count: row.first_response_count,
             resolution_count: row.resolution_count,
+            seconds_in_status_today: row.seconds_in_status_today.into(),
+            unanswered_conversations: row.unanswered_conversations,
+            oldest_unanswered_since: row.oldest_unanswered_since.map(DateTime),
+            overdue_first_responses: row.overdue_first_responses,
+        }
+    }
+}
+
+impl From<model::StatusDurations> for StatusDurations {
+    fn from(d: model::StatusDurations) -> Self {
+        StatusDurations {
+            online: d.online,
+            on_break: d.on_break,
+            invisible: d.invisible,
+            offline: d.offline,
+        }
+    }
+}
+
+impl From<model::Queue> for Queue {
+    fn from(q: model::Queue) -> Self {
+        Queue {
+            queued: q.queued,
+            oldest_queued_since: q.oldest_queued_since.map(DateTime),
+        }
+    }
+}
+
+impl From<model::ConversationRow> for ConversationRow {
+    fn from(c: model::ConversationRow) -> Self {
+        ConversationRow {
+            id: c.id.into(),
+            product: Product {
+                id: c.product.0.into(),
+                name: c.product.1,
+            },
+            channel: c.channel.into(),
+            opened_at: DateTime(c.opened_at),
+            assigned_at: c.assigned_at.map(DateTime),
+            waiting_since: c.waiting_since.map(DateTime),
+            first_response_at: c.first_response_at.map(DateTime),
+            last_customer_message_at: c.last_customer_message_at.map(DateTime),
+            last_agent_message_at: c.last_agent_message_at.map(DateTime),
         }
     }
 }
@@ -233,8 +337,13 @@ pub struct CockpitUpdate {
     pub refreshed_at: DateTime,
     /// Seconds between refreshes of the daily columns.
     pub refresh_interval_seconds: i32,
-    /// The server's clock when this message was sent.
+    /// The server's clock at the reading this message comes from: the live figures of its
+    /// rows are as of this instant.
     pub server_now: DateTime,
+    /// The organization's first-response target, seconds.
+    pub service_level_seconds: i32,
+    /// The queue of the subscribed product (and channel), now.
+    pub queue: Queue,
     /// Rows that changed (all rows in the first message); each row's status says its table.
     pub rows: Vec<AgentRow>,
     /// Agents that left the scope.

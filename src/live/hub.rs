@@ -13,16 +13,17 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use tokio::sync::{broadcast, watch};
+use tokio::time::{Duration, Instant};
 
 use crate::db::DbError;
-use crate::model::{AgentRow, Channel};
+use crate::model::{AgentRow, Channel, Queue};
 use crate::store;
 
 /// Capacity of the notification fan-out; a group that falls further behind re-reads.
 const EVENT_CAPACITY: usize = 4096;
 /// Wait before a group retries a failed read, doubled after each failure up to the cap.
-const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
-const RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(5);
+const RETRY_DELAY: Duration = Duration::from_millis(250);
+const RETRY_CAP: Duration = Duration::from_secs(5);
 
 /// What the listener tells the groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl Scope {
 }
 
 /// A cockpit as last read for a scope.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The organization's local day.
     pub day: NaiveDate,
@@ -77,10 +78,47 @@ pub struct Snapshot {
     pub next_day_at: DateTime<Utc>,
     /// Last refresh of the daily columns.
     pub refreshed_at: DateTime<Utc>,
+    /// The database's clock at the reading.
+    pub server_now: DateTime<Utc>,
+    /// When the reading was made, on this process's monotonic clock.
+    pub read_at: Instant,
+    /// The organization's first-response target, seconds.
+    pub service_level_seconds: i32,
+    /// The scope's queue.
+    pub queue: Queue,
+    /// The next instant an assignment of the scope turns overdue, if nothing happens before.
+    pub next_overdue_at: Option<DateTime<Utc>>,
     /// Rows in Turkish name order.
     pub rows: Vec<AgentRow>,
     /// Listener connection epoch the snapshot was read in; a new epoch means "send all".
     pub epoch: u64,
+}
+
+impl PartialEq for Snapshot {
+    /// Equal content: when the reading was made does not count (nor, in the rows, the
+    /// passage of time; see [`AgentRow`]).
+    fn eq(&self, other: &Self) -> bool {
+        self.day == other.day
+            && self.next_day_at == other.next_day_at
+            && self.refreshed_at == other.refreshed_at
+            && self.service_level_seconds == other.service_level_seconds
+            && self.queue == other.queue
+            && self.next_overdue_at == other.next_overdue_at
+            && self.rows == other.rows
+            && self.epoch == other.epoch
+    }
+}
+
+impl Snapshot {
+    /// When the next assignment turns overdue, on the monotonic clock: measured on the
+    /// database's clock from the reading, so that a skew between the two clocks moves
+    /// nothing. A millisecond after the crossing (overdue is "more than N seconds").
+    fn next_overdue_wake(&self) -> Option<Instant> {
+        let after = (self.next_overdue_at? - self.server_now)
+            .to_std()
+            .unwrap_or_default();
+        Some(self.read_at + after + Duration::from_millis(1))
+    }
 }
 
 type Publisher = Arc<watch::Sender<Arc<Snapshot>>>;
@@ -181,6 +219,7 @@ impl Hub {
 
     async fn read(&self, scope: &Scope) -> Result<Option<Snapshot>, DbError> {
         let epoch = self.epoch.load(Ordering::SeqCst);
+        let read_at = Instant::now();
         let data = store::cockpit(
             &self.pool,
             &scope.org,
@@ -193,6 +232,11 @@ impl Hub {
             day: d.day,
             next_day_at: d.next_day_at,
             refreshed_at: d.refreshed_at,
+            server_now: d.server_now,
+            read_at,
+            service_level_seconds: d.service_level_seconds,
+            queue: d.queue,
+            next_overdue_at: d.next_overdue_at,
             rows: d.rows,
             epoch,
         }))
@@ -210,8 +254,20 @@ async fn run_group(
     let mut retry = false;
     let mut retry_delay = RETRY_DELAY;
     loop {
-        let next_day_at = publisher.borrow().next_day_at;
+        let (next_day_at, overdue_wake) = {
+            let current = publisher.borrow();
+            (current.next_day_at, current.next_overdue_wake())
+        };
         let until_midnight = (next_day_at - Utc::now()).to_std().unwrap_or_default();
+        // An assignment crossing the first-response target changes the cockpit with no
+        // event: one timer per scope at the earliest pending crossing, re-armed after every
+        // reading (spec 3.5, overdueFirstResponses).
+        let overdue = async {
+            match overdue_wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let mut dirty = retry
             || tokio::select! {
                 _ = publisher.closed() => {
@@ -229,6 +285,7 @@ async fn run_group(
                 },
                 // Day rollover: the daily columns restart at the organization's midnight.
                 _ = tokio::time::sleep(until_midnight) => true,
+                _ = overdue => true,
             };
         retry = false;
         // Everything already queued is answered by the same read.
@@ -245,13 +302,12 @@ async fn run_group(
         match hub.read(&scope).await {
             Ok(Some(snapshot)) => {
                 retry_delay = RETRY_DELAY;
+                // Kept even when equal (its reading time re-arms the overdue timer);
+                // subscribers are woken only by a change.
                 publisher.send_if_modified(|current| {
-                    if **current == snapshot {
-                        false
-                    } else {
-                        *current = Arc::new(snapshot);
-                        true
-                    }
+                    let changed = **current != snapshot;
+                    *current = Arc::new(snapshot);
+                    changed
                 });
             }
             Ok(None) => {

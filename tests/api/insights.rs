@@ -149,17 +149,34 @@ async fn the_bi_view_of_time_in_status_equals_the_definition_and_is_readable_as_
         .expect("reader");
     let view: Vec<(String, Vec<i32>)> = tx
         .query(
-            "SELECT day::text, online_seconds, break_seconds, invisible_seconds, offline_seconds
-               FROM reporting.agent_status_daily
-              WHERE org_id = 'acme' AND agent_id = 'a'
-              ORDER BY day",
+            "SELECT d.day::text,
+                    array_agg(coalesce(v.seconds, 0) ORDER BY s.ord)
+               FROM (SELECT DISTINCT day FROM reporting.agent_status_daily
+                      WHERE org_id = 'acme' AND agent_id = 'a') d
+              CROSS JOIN unnest(ARRAY['ONLINE', 'BREAK', 'INVISIBLE', 'OFFLINE'])
+                         WITH ORDINALITY AS s(status, ord)
+               LEFT JOIN reporting.agent_status_daily v
+                      ON v.org_id = 'acme' AND v.agent_id = 'a' AND v.day = d.day
+                     AND v.status = s.status
+              GROUP BY d.day
+              ORDER BY d.day",
             &[],
         )
         .await
         .expect("the view, as cockpit_reader")
         .iter()
-        .map(|r| (r.get(0), (1..=4).map(|i| r.get(i)).collect()))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
+    // Only statuses held on a day are listed (seconds > 0).
+    let zero_rows: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM reporting.agent_status_daily WHERE seconds <= 0",
+            &[],
+        )
+        .await
+        .expect("zero rows")
+        .get(0);
+    assert_eq!(zero_rows, 0);
     // The BI example built on it, as the BI role: its weeks add up the view's days.
     let weeks = tx
         .query(include_str!("../../sql/bi/break_per_week.sql"), &[&"acme"])

@@ -16,6 +16,7 @@ mod ingest;
 mod ingest_differential;
 mod ingest_edge;
 mod insights;
+mod insights_live;
 mod live;
 mod metrics;
 mod ordering;
