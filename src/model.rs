@@ -175,6 +175,10 @@ pub struct AgentRow {
     pub oldest_unanswered_since: Option<DateTime<Utc>>,
     /// Active assignments without a first response, started longer ago than the target.
     pub overdue_first_responses: i32,
+    /// First responses today within the organization's target.
+    pub first_responses_within_target: i32,
+    /// Within ÷ (first responses today + overdue now); `None` when both are 0.
+    pub service_level: Option<f64>,
     /// Time in each status today, up to the moment of the reading.
     pub seconds_in_status_today: StatusDurations,
 }
@@ -195,6 +199,8 @@ impl PartialEq for AgentRow {
             unanswered_conversations,
             oldest_unanswered_since,
             overdue_first_responses,
+            first_responses_within_target,
+            service_level,
             seconds_in_status_today: _,
         } = self;
         *agent == other.agent
@@ -209,6 +215,8 @@ impl PartialEq for AgentRow {
             && *unanswered_conversations == other.unanswered_conversations
             && *oldest_unanswered_since == other.oldest_unanswered_since
             && *overdue_first_responses == other.overdue_first_responses
+            && *first_responses_within_target == other.first_responses_within_target
+            && *service_level == other.service_level
     }
 }
 

@@ -102,6 +102,8 @@ pub async fn cockpit(
             unanswered_conversations: row.try_get("unanswered")?,
             oldest_unanswered_since: row.try_get("oldest_unanswered_since")?,
             overdue_first_responses: row.try_get("overdue")?,
+            first_responses_within_target: row.try_get("within_target")?,
+            service_level: row.try_get("service_level")?,
             seconds_in_status_today: StatusDurations {
                 online: row.try_get("online_seconds")?,
                 on_break: row.try_get("break_seconds")?,

@@ -11,7 +11,7 @@
 -- turns overdue, if nothing happens before). Row columns: agent_id, name, role, status,
 -- status_since, avg_first_response_seconds, first_response_count, avg_resolution_seconds,
 -- resolution_count, active, resolved, reactivated, forwarded, unanswered, oldest_unanswered_since,
--- overdue, online_seconds, break_seconds, invisible_seconds, offline_seconds (time in
+-- overdue, within_target, service_level, online_seconds, break_seconds, invisible_seconds, offline_seconds (time in
 -- status today up to server_now, cockpit.status_seconds). Ordered by name in Turkish
 -- collation, then id. The live figures are those of spec 3.5 over cockpit.conversations,
 -- whose facts ingest maintains (V15).
@@ -31,7 +31,8 @@ daily AS (
            sum(s.first_response_count) AS frc, sum(s.first_response_seconds_sum) AS frs,
            sum(s.resolution_count) AS rc, sum(s.resolution_seconds_sum) AS rs,
            sum(s.resolved_count) AS resolved, sum(s.reactivated_count) AS reactivated,
-           sum(s.forwarded_count) AS forwarded
+           sum(s.forwarded_count) AS forwarded,
+           sum(s.first_responses_within_target) AS within
       FROM cockpit.daily_stats s
       JOIN org ON s.org_id = org.org_id AND s.day = org.today
      WHERE s.product_id = $2 AND ($3::text IS NULL OR s.channel = $3::text)
@@ -80,6 +81,10 @@ agent_rows AS (
            coalesce(act.unanswered, 0)::integer AS unanswered,
            act.oldest_unanswered_since,
            coalesce(act.overdue, 0)::integer AS overdue,
+           coalesce(d.within, 0)::integer AS within_target,
+           -- Service level: within ÷ (first responses today + overdue now); null when both are 0.
+           (coalesce(d.within, 0)::double precision
+            / nullif(coalesce(d.frc, 0) + coalesce(act.overdue, 0), 0)) AS service_level,
            t.online_seconds, t.break_seconds, t.invisible_seconds, t.offline_seconds
       FROM scope
       JOIN cockpit.agents a ON a.org_id = $1 AND a.agent_id = scope.agent_id

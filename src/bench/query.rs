@@ -45,7 +45,7 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
     let port = service.port;
     let app_pool = service.pool.clone();
     let token = service.token("org1", "a1", crate::auth::TokenRole::Supervisor);
-    let body = serde_json::json!({"query": "{ cockpit(productId: \"p1\") { day refreshedAt serverNow serviceLevelSeconds queue { queued oldestQueuedSince } online { ...R } onBreak { ...R } invisible { ...R } offline { ...R } } } fragment R on AgentRow { agent { id name role status statusSince } avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations reactivatedConversations forwardedConversations firstResponseCount resolutionCount unansweredConversations oldestUnansweredSince overdueFirstResponses secondsInStatusToday { online onBreak invisible offline } }"}).to_string();
+    let body = serde_json::json!({"query": "{ cockpit(productId: \"p1\") { day refreshedAt serverNow serviceLevelSeconds queue { queued oldestQueuedSince } online { ...R } onBreak { ...R } invisible { ...R } offline { ...R } } } fragment R on AgentRow { agent { id name role status statusSince } avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations reactivatedConversations forwardedConversations firstResponseCount resolutionCount unansweredConversations oldestUnansweredSince overdueFirstResponses firstResponsesWithinTarget serviceLevel secondsInStatusToday { online onBreak invisible offline } }"}).to_string();
     let rows: i64 = {
         let client = pool.get().await.map_err(|e| e.to_string())?;
         client

@@ -176,6 +176,8 @@ mod tests {
             unanswered_conversations: 0,
             oldest_unanswered_since: None,
             overdue_first_responses: 0,
+            first_responses_within_target: 0,
+            service_level: None,
             seconds_in_status_today: model::StatusDurations::default(),
         }
     }

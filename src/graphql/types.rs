@@ -151,6 +151,11 @@ pub struct AgentRow {
     /// Active assignments of the agent (in scope) without a first response, started more
     /// than `serviceLevelSeconds` ago. Live: it rises within a second of the crossing.
     pub overdue_first_responses: i32,
+    /// First responses today whose duration is at most `serviceLevelSeconds`.
+    pub first_responses_within_target: i32,
+    /// Service level, 0..1: `firstResponsesWithinTarget` ÷ (`firstResponseCount` +
+    /// `overdueFirstResponses`); null when both are 0.
+    pub service_level: Option<f64>,
 }
 
 /// Seconds spent in each status.
@@ -257,6 +262,8 @@ impl From<model::AgentRow> for AgentRow {
             unanswered_conversations: row.unanswered_conversations,
             oldest_unanswered_since: row.oldest_unanswered_since.map(DateTime),
             overdue_first_responses: row.overdue_first_responses,
+            first_responses_within_target: row.first_responses_within_target,
+            service_level: row.service_level,
         }
     }
 }

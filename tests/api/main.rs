@@ -26,6 +26,7 @@ mod refresh;
 mod reporting;
 mod screen;
 mod search;
+mod service_level;
 mod sockets;
 mod sql_api;
 mod status;
