@@ -113,12 +113,15 @@ enum Stage {
     Assign,
     Reply,
     Work,
+    /// The customer wrote again; the assignee's answer is due.
+    Answer,
     Reactivate,
     Done,
 }
 
-/// Simulated traffic: conversations opened, assigned, answered, forwarded, resolved and
-/// re-activated, and agents taking breaks, in real time.
+/// Simulated traffic: conversations opened, queued, assigned, answered (some past the
+/// first-response target), written to again and answered (some after long waits),
+/// forwarded, resolved and re-activated, and agents taking breaks, in real time.
 pub struct Traffic {
     rng: StdRng,
     run: String,
@@ -164,7 +167,13 @@ impl Traffic {
             json!({"id": self.next_id("e"), "type": "conversation_opened", "at": at(now),
                            "conversation": id, "product": product, "channel": channel}),
         );
-        let due = now + chrono::Duration::seconds(self.rng.gen_range(2..20));
+        // Most are taken within seconds; some sit in the queue for minutes.
+        let wait = if self.rng.gen_bool(0.1) {
+            self.rng.gen_range(60..300)
+        } else {
+            self.rng.gen_range(2..20)
+        };
+        let due = now + chrono::Duration::seconds(wait);
         self.open.push(Conversation {
             id,
             product,
@@ -187,7 +196,13 @@ impl Traffic {
                     events.push(json!({"id": e, "type": "assigned", "at": at(now), "conversation": c.id, "agent": agent}));
                     c.assignee = Some(agent);
                     c.stage = Stage::Reply;
-                    c.due = now + chrono::Duration::seconds(self.rng.gen_range(15..240));
+                    // First responses around the 60 s target, some far past it.
+                    let reply = if self.rng.gen_bool(0.15) {
+                        self.rng.gen_range(240..900)
+                    } else {
+                        self.rng.gen_range(15..150)
+                    };
+                    c.due = now + chrono::Duration::seconds(reply);
                 }
                 Stage::Reply => {
                     events.push(json!({"id": e, "type": "agent_message", "at": at(now), "conversation": c.id, "agent": c.assignee}));
@@ -202,6 +217,22 @@ impl Traffic {
                         c.stage = Stage::Reply;
                     }
                     c.due = now + chrono::Duration::seconds(self.rng.gen_range(15..120));
+                }
+                Stage::Work if self.rng.gen_bool(0.4) => {
+                    // The customer writes again and waits for an answer.
+                    events.push(json!({"id": e, "type": "customer_message", "at": at(now), "conversation": c.id}));
+                    c.stage = Stage::Answer;
+                    let answer = if self.rng.gen_bool(0.15) {
+                        self.rng.gen_range(300..1200)
+                    } else {
+                        self.rng.gen_range(10..180)
+                    };
+                    c.due = now + chrono::Duration::seconds(answer);
+                }
+                Stage::Answer => {
+                    events.push(json!({"id": e, "type": "agent_message", "at": at(now), "conversation": c.id, "agent": c.assignee}));
+                    c.stage = Stage::Work;
+                    c.due = now + chrono::Duration::seconds(self.rng.gen_range(60..600));
                 }
                 Stage::Work => {
                     events.push(json!({"id": e, "type": "resolved", "at": at(now), "conversation": c.id, "agent": c.assignee}));

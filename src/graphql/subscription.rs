@@ -105,9 +105,10 @@ fn updates(
 
 /// What turns `before` (what the client has) into `after`; `None` when nothing changed.
 /// `serverNow` is the moment of `after`'s reading; `refreshIntervalSeconds` is left 0 for the caller.
-/// All rows when the client has nothing yet or the listener reconnected (new epoch).
+/// All rows when the client has nothing yet, the listener reconnected (new epoch) or a new
+/// day began (every row's time in status today starts again, with or without a change).
 pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate> {
-    let full = before.is_none_or(|b| b.epoch != after.epoch);
+    let full = before.is_none_or(|b| b.epoch != after.epoch || b.day != after.day);
     let previous: HashMap<&str, &model::AgentRow> = before
         .map(|b| b.rows.iter().map(|r| (r.agent.id.as_str(), r)).collect())
         .unwrap_or_default();
@@ -238,6 +239,8 @@ mod tests {
             next_day.day,
             Date(NaiveDate::from_ymd_opt(2026, 11, 27).unwrap())
         );
+        // Every row again: their time in status today restarts at the new day.
+        assert_eq!(ids(&next_day), vec!["a"]);
     }
 
     #[test]

@@ -48,6 +48,16 @@ const TEXT = {
     colResolved: "Çözülen Konuşmalar",
     colReactivated: "Arşivden Aktife Taşınanlar",
     colForwarded: "Yönlendirilen Konuşmalar",
+    colOnlineToday: "Bugün Çevrimiçi",
+    colBreakToday: "Bugün Molada",
+    colUnanswered: "Yanıt Bekleyen (en uzun)",
+    colOverdue: "Hedefi Aşan İlk Yanıtlar",
+    colServiceLevel: "Hizmet Düzeyi (hedef içinde)",
+    todayTitle: "Bugün: çevrimiçi {online}, mola {onBreak}, görünmez {invisible}, çevrimdışı {offline}",
+    serviceLevelTitle: "İlk yanıtların {within} tanesi hedef içinde; hedefi aşan {overdue} atama bekliyor",
+    queue: "Kuyruk: {n}",
+    queueOldest: "Kuyruk: {n} (en eski {wait})",
+    target: "İlk yanıt hedefi: {target}",
     colChange: "Statü Değiştir",
     change: "Değiştir…",
     empty: "Bu statüde temsilci yok",
@@ -106,6 +116,16 @@ const TEXT = {
     colResolved: "Resolved",
     colReactivated: "Re-activated",
     colForwarded: "Forwarded",
+    colOnlineToday: "Online today",
+    colBreakToday: "On break today",
+    colUnanswered: "Waiting for a reply (longest)",
+    colOverdue: "Overdue first responses",
+    colServiceLevel: "Service level (within target)",
+    todayTitle: "Today: online {online}, break {onBreak}, invisible {invisible}, offline {offline}",
+    serviceLevelTitle: "{within} first responses within the target; {overdue} assignments past it without one",
+    queue: "Queue: {n}",
+    queueOldest: "Queue: {n} (oldest {wait})",
+    target: "First-response target: {target}",
     colChange: "Change status",
     change: "Change…",
     empty: "No agents in this status",
@@ -143,15 +163,25 @@ const COLUMNS = [
   ["resolved", "colResolved", "num"],
   ["reactivated", "colReactivated", "num"],
   ["forwarded", "colForwarded", "num"],
+  // Supervisor insights (spec 3.5).
+  ["onlineToday", "colOnlineToday", "num"],
+  ["breakToday", "colBreakToday", "num"],
+  ["unanswered", "colUnanswered", "num"],
+  ["overdue", "colOverdue", "num"],
+  ["serviceLevel", "colServiceLevel", "num"],
   ["change", "colChange", ""],
 ];
 
 const ROW_FIELDS = `agent { id name role status statusSince }
   avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations
-  reactivatedConversations forwardedConversations`;
+  reactivatedConversations forwardedConversations
+  secondsInStatusToday { online onBreak invisible offline }
+  unansweredConversations oldestUnansweredSince overdueFirstResponses
+  firstResponseCount firstResponsesWithinTarget serviceLevel`;
 const SUBSCRIPTION = `subscription Cockpit($productId: ID!, $channel: Channel, $search: String) {
   cockpit(productId: $productId, channel: $channel, search: $search) {
-    day refreshedAt refreshIntervalSeconds serverNow removed rows { ${ROW_FIELDS} }
+    day refreshedAt refreshIntervalSeconds serverNow serviceLevelSeconds
+    queue { queued oldestQueuedSince } removed rows { ${ROW_FIELDS} }
   }
 }`;
 const SET_STATUS = `mutation SetStatus($agentId: ID!, $status: AgentStatus!) {
@@ -174,6 +204,8 @@ const state = {
   day: null,
   refreshedAt: null,
   interval: 60,
+  queue: null, // { queued, oldestQueuedSince } of the scope
+  target: null, // the organization's first-response target, seconds
   skewMs: 0, // server clock − browser clock
   conn: "connecting",
 };
@@ -481,6 +513,8 @@ function applyUpdate(update, full) {
   state.day = update.day;
   state.refreshedAt = update.refreshedAt;
   if (update.refreshIntervalSeconds > 0) state.interval = update.refreshIntervalSeconds;
+  if (update.queue) state.queue = update.queue;
+  if (update.serviceLevelSeconds) state.target = update.serviceLevelSeconds;
   if (full) {
     state.rows.clear();
     state.order = update.rows.map((row) => row.agent.id);
@@ -496,7 +530,8 @@ function applyUpdate(update, full) {
       if (at < 0) at = state.order.length;
       state.order.splice(at, 0, row.agent.id);
     }
-    state.rows.set(row.agent.id, row);
+    // Its time in status today is as of this message's server clock.
+    state.rows.set(row.agent.id, { ...row, asOf: update.serverNow ? Date.parse(update.serverNow) : serverNow() });
   }
   if (state.me) {
     const mine = state.rows.get(state.me.id);
@@ -595,6 +630,7 @@ function fillRow(tr, row) {
   setCell(tr, "resolved", String(row.resolvedConversations));
   setCell(tr, "reactivated", String(row.reactivatedConversations));
   setCell(tr, "forwarded", String(row.forwardedConversations));
+  fillInsights(tr, row);
   const change = tr.querySelector('td[data-col="change"]');
   const allowed = mayChange(row);
   const current = change.querySelector("select");
@@ -612,6 +648,43 @@ function fillRow(tr, row) {
     select.addEventListener("change", () => changeStatus(a.id, select.value, select));
     change.replaceChildren(select);
   }
+}
+
+/** Seconds in `status` today: as sent, plus the time since for the current status. */
+function todaySeconds(row, status, field) {
+  const base = (row.secondsInStatusToday && row.secondsInStatusToday[field]) || 0;
+  if (row.agent.status !== status || !row.asOf) return base;
+  return base + Math.max(0, (serverNow() - row.asOf) / 1000);
+}
+
+function percent(value) {
+  return new Intl.NumberFormat(state.lang === "tr" ? "tr-TR" : "en-GB", { style: "percent" }).format(value);
+}
+
+/** The columns of spec 3.5; the clocks in them tick (see tick()). */
+function fillInsights(tr, row) {
+  const today = {
+    online: duration(todaySeconds(row, "ONLINE", "online")),
+    onBreak: duration(todaySeconds(row, "BREAK", "onBreak")),
+    invisible: duration(todaySeconds(row, "INVISIBLE", "invisible")),
+    offline: duration(todaySeconds(row, "OFFLINE", "offline")),
+  };
+  setCell(tr, "onlineToday", today.online).title = t("todayTitle", today);
+  setCell(tr, "breakToday", today.onBreak).title = t("todayTitle", today);
+  const waiting = row.unansweredConversations || 0;
+  const unanswered = waiting && row.oldestUnansweredSince
+    ? `${waiting} (${duration((serverNow() - Date.parse(row.oldestUnansweredSince)) / 1000)})`
+    : String(waiting);
+  setCell(tr, "unanswered", unanswered).classList.toggle("alert", waiting > 0);
+  const overdue = row.overdueFirstResponses || 0;
+  setCell(tr, "overdue", String(overdue)).classList.toggle("alert", overdue > 0);
+  const level = row.serviceLevel === null || row.serviceLevel === undefined
+    ? "—"
+    : `${percent(row.serviceLevel)} (${row.firstResponsesWithinTarget}/${(row.firstResponseCount || 0) + overdue})`;
+  setCell(tr, "serviceLevel", level).title = t("serviceLevelTitle", {
+    within: row.firstResponsesWithinTarget || 0,
+    overdue,
+  });
 }
 
 function render() {
@@ -660,7 +733,9 @@ function render() {
 function tick() {
   for (const [id, tr] of state.elements) {
     const row = state.rows.get(id);
-    if (row) setCell(tr, "inStatus", duration((serverNow() - Date.parse(row.agent.statusSince)) / 1000));
+    if (!row) continue;
+    setCell(tr, "inStatus", duration((serverNow() - Date.parse(row.agent.statusSince)) / 1000));
+    fillInsights(tr, row);
   }
   if (state.me && !$("agent-view").hidden) {
     $("my-status-time").textContent = duration((serverNow() - Date.parse(state.me.statusSince)) / 1000);
@@ -675,6 +750,16 @@ function refreshAge() {
 
 function tickHeader() {
   $("day").textContent = state.day ? `${t("day")}: ${state.day}` : "";
+  const queue = state.queue;
+  const queueEl = $("queue");
+  queueEl.textContent = !queue
+    ? ""
+    : queue.oldestQueuedSince
+      ? t("queueOldest", { n: queue.queued, wait: duration((serverNow() - Date.parse(queue.oldestQueuedSince)) / 1000) })
+      : t("queue", { n: queue.queued });
+  queueEl.dataset.queued = queue ? String(queue.queued) : "";
+  queueEl.classList.toggle("alert", !!queue && queue.queued > 0);
+  $("target").textContent = state.target ? t("target", { target: duration(state.target) }) : "";
   const age = refreshAge();
   $("refreshed").textContent = age === null ? "" : t("refreshed", { time: clock(state.refreshedAt), ago: duration(age) });
   updateWarning();

@@ -213,6 +213,97 @@ async fn the_screen_shows_the_four_tables_filters_and_changes_statuses_live() {
 }
 
 #[tokio::test]
+async fn the_screen_shows_the_insights_and_the_queue_live_with_ticking_clocks() {
+    let app = spawn_app().await;
+    fixture(&app).await;
+    // A conversation of p1 nobody holds: the queue.
+    app.ingest_ok(
+        ORG,
+        &json!([{"id": "q1-open", "type": "conversation_opened", "at": ago(5), "conversation": "q1",
+                 "product": "p1", "channel": "IN_APP"}]),
+    )
+    .await;
+    let browser = Browser::start().await;
+    open_screen(&browser, &app.address, &app.agent_token(ORG, "sup")).await;
+    let cells = |agent: &str| {
+        format!(
+            "const tr = document.querySelector('tr[data-agent={agent}]'); \
+             return ['unanswered', 'overdue', 'serviceLevel'].map((c) => tr.querySelector(`td[data-col=${{c}}]`).textContent)"
+        )
+    };
+    // İpek holds c3, opened 15 minutes ago and assigned 10 minutes ago, unanswered: one
+    // customer waits (for 15 minutes and counting), one first response is overdue, and her
+    // service level is 0 of 1. Okan answered both of his in 2 and 4 minutes: 0 of 2 within
+    // the 60 s target, nobody waiting.
+    browser
+        .wait_until(
+            "İpek's insights",
+            "const tr = document.querySelector('tr[data-agent=ipek]'); \
+             const cell = (c) => tr.querySelector(`td[data-col=${c}]`).textContent; \
+             return cell('unanswered').startsWith('1 (15:') && cell('overdue') === '1' \
+                 && cell('serviceLevel').endsWith('(0/1)') && cell('serviceLevel').includes('0')",
+        )
+        .await;
+    let okan = browser.eval(&cells("okan")).await;
+    assert_eq!(okan[0], "0", "{okan}");
+    assert_eq!(okan[1], "0", "{okan}");
+    assert!(
+        okan[2].as_str().is_some_and(|t| t.ends_with("(0/2)")),
+        "{okan}"
+    );
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('target').textContent")
+            .await,
+        json!("İlk yanıt hedefi: 1:00")
+    );
+    browser
+        .wait_until(
+            "the queue with its oldest wait",
+            "return document.getElementById('queue').textContent.startsWith('Kuyruk: 1 (en eski 5:')",
+        )
+        .await;
+    // Okan's time online today ticks on the client (he has been online since the fixture).
+    let online = browser
+        .eval("return document.querySelector('tr[data-agent=okan] td[data-col=onlineToday]').textContent")
+        .await;
+    browser
+        .wait_until(
+            "Okan's time online today moves",
+            &format!(
+                "return document.querySelector('tr[data-agent=okan] td[data-col=onlineToday]').textContent !== {online}"
+            ),
+        )
+        .await;
+
+    // Okan takes q1 from the queue two minutes late: the queue empties, and he has a
+    // customer waiting and an overdue first response, without a reload.
+    app.ingest_ok(
+        ORG,
+        &json!([{"id": "q1-a", "type": "assigned", "at": ago(2), "conversation": "q1", "agent": "okan"}]),
+    )
+    .await;
+    browser
+        .wait_for(
+            "the empty queue",
+            "return document.getElementById('queue').textContent",
+            &json!("Kuyruk: 0"),
+        )
+        .await;
+    browser
+        .wait_until(
+            "Okan's waiting customer and overdue first response",
+            "const tr = document.querySelector('tr[data-agent=okan]'); \
+             const cell = (c) => tr.querySelector(`td[data-col=${c}]`).textContent; \
+             return cell('unanswered').startsWith('1 (5:') && cell('overdue') === '1' \
+                 && cell('serviceLevel').endsWith('(0/3)')",
+        )
+        .await;
+    assert_eq!(browser.outside_requests().await, Vec::<String>::new());
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn an_api_error_is_shown_in_words_and_english_is_switchable_and_remembered() {
     let app = spawn_app().await;
     fixture(&app).await;

@@ -188,6 +188,50 @@ async fn service_level_is_first_responses_within_the_target_over_first_responses
     app.db.refresh().await;
     assert_eq!(figures(&app, "okan").await.0, json!([3, 3, 0, 1.0]));
     assert_eq!(bi(&app).await, (3, 0, 3600));
+
+    // The BI example: p1 today, 3 of 3 first responses within 3600 s (c5's reply was not
+    // its assignee's first response).
+    let client = app.db.client().await;
+    client
+        .batch_execute("SET ROLE cockpit_reader")
+        .await
+        .expect("reader");
+    let today: chrono::NaiveDate = client
+        .query_one(
+            "SELECT today FROM reporting.organizations WHERE org_id = 'acme'",
+            &[],
+        )
+        .await
+        .expect("today")
+        .get(0);
+    // (numeric as text: the example's own columns, unchanged.)
+    let example = include_str!("../../sql/bi/service_level_per_product.sql")
+        .trim()
+        .trim_end_matches(';');
+    let rows = client
+        .query(
+            &format!(
+                "SELECT product_id, service_level_seconds, first_responses::text,
+                        within_target::text, service_level::text FROM ({example}) x"
+            ),
+            &[&"acme", &today, &today],
+        )
+        .await
+        .expect("sql/bi/service_level_per_product.sql as cockpit_reader");
+    let got: Vec<(String, i32, String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "p1".to_string(),
+            3600,
+            "3".to_string(),
+            "3".to_string(),
+            "1.0000".to_string()
+        )]
+    );
 }
 
 fn target_event(id: &str, at: &str, seconds: i64) -> Value {
