@@ -129,6 +129,21 @@ pub struct Traffic {
     open: Vec<Conversation>,
 }
 
+/// A delay of `usual` seconds, or with probability `rarely` one of `rare` seconds.
+fn mostly(
+    rng: &mut StdRng,
+    usual: std::ops::Range<i64>,
+    rarely: f64,
+    rare: std::ops::Range<i64>,
+) -> chrono::Duration {
+    let seconds = if rng.gen_bool(rarely) {
+        rng.gen_range(rare)
+    } else {
+        rng.gen_range(usual)
+    };
+    chrono::Duration::seconds(seconds)
+}
+
 impl Traffic {
     /// A fresh simulation (ids unique to this run).
     pub fn new() -> Self {
@@ -168,12 +183,7 @@ impl Traffic {
                            "conversation": id, "product": product, "channel": channel}),
         );
         // Most are taken within seconds; some sit in the queue for minutes.
-        let wait = if self.rng.gen_bool(0.1) {
-            self.rng.gen_range(60..300)
-        } else {
-            self.rng.gen_range(2..20)
-        };
-        let due = now + chrono::Duration::seconds(wait);
+        let due = now + mostly(&mut self.rng, 2..20, 0.1, 60..300);
         self.open.push(Conversation {
             id,
             product,
@@ -197,12 +207,7 @@ impl Traffic {
                     c.assignee = Some(agent);
                     c.stage = Stage::Reply;
                     // First responses around the 60 s target, some far past it.
-                    let reply = if self.rng.gen_bool(0.15) {
-                        self.rng.gen_range(240..900)
-                    } else {
-                        self.rng.gen_range(15..150)
-                    };
-                    c.due = now + chrono::Duration::seconds(reply);
+                    c.due = now + mostly(&mut self.rng, 15..150, 0.15, 240..900);
                 }
                 Stage::Reply => {
                     events.push(json!({"id": e, "type": "agent_message", "at": at(now), "conversation": c.id, "agent": c.assignee}));
@@ -222,12 +227,7 @@ impl Traffic {
                     // The customer writes again and waits for an answer.
                     events.push(json!({"id": e, "type": "customer_message", "at": at(now), "conversation": c.id}));
                     c.stage = Stage::Answer;
-                    let answer = if self.rng.gen_bool(0.15) {
-                        self.rng.gen_range(300..1200)
-                    } else {
-                        self.rng.gen_range(10..180)
-                    };
-                    c.due = now + chrono::Duration::seconds(answer);
+                    c.due = now + mostly(&mut self.rng, 10..180, 0.15, 300..1200);
                 }
                 Stage::Answer => {
                     events.push(json!({"id": e, "type": "agent_message", "at": at(now), "conversation": c.id, "agent": c.assignee}));
