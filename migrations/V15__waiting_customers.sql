@@ -53,40 +53,46 @@ BEGIN
     -- plan is made once per session, for the size of the first statement's table, and a
     -- nested loop chosen for a few rows would be quadratic on a 50,000-event batch.
     WITH batch AS (
+        -- Plain aggregates only (no ordered ones): most groups of a batch are conversations
+        -- it opens, dropped by HAVING after every aggregate is computed.
         SELECT e.org_id, e.conversation_id,
                max(e.at) FILTER (WHERE e.type IN ('conversation_opened', 'customer_message')) AS customer_max,
                min(e.at) FILTER (WHERE e.type IN ('conversation_opened', 'customer_message')) AS customer_min,
                max(e.at) FILTER (WHERE e.type = 'agent_message') AS agent_max,
                min(e.at) FILTER (WHERE e.type = 'agent_message') AS agent_min,
                max(e.at) FILTER (WHERE e.type IN ('agent_message', 'resolved')) AS clear_max,
-               -- The latest assignment (assigned and reactivated share a rank).
-               (array_agg(e.at ORDER BY e.at DESC, e.event_id DESC)
-                    FILTER (WHERE e.type IN ('assigned', 'reactivated')))[1] AS la_at,
-               (array_agg(e.event_id ORDER BY e.at DESC, e.event_id DESC)
-                    FILTER (WHERE e.type IN ('assigned', 'reactivated')))[1] AS la_event,
-               (array_agg(e.agent_id ORDER BY e.at DESC, e.event_id DESC)
-                    FILTER (WHERE e.type IN ('assigned', 'reactivated')))[1] AS la_agent
+               bool_or(e.type IN ('assigned', 'reactivated')) AS has_assignment
           FROM new_events e
          WHERE e.conversation_id IS NOT NULL
          GROUP BY e.org_id, e.conversation_id
         HAVING NOT bool_or(e.type = 'conversation_opened')
     ),
     merged AS (
-        SELECT b.*,
+        SELECT b.*, la.at AS la_at, la.event_id AS la_event, la.agent_id AS la_agent,
                c.waiting_since AS old_waiting_since, c.first_response_at AS old_first_response_at,
                greatest(c.last_customer_message_at, b.customer_max) AS new_last_customer,
                greatest(c.last_agent_message_at, b.agent_max) AS new_last_agent,
                greatest(c.last_clear_at, b.clear_max) AS new_last_clear,
                coalesce(b.clear_max > c.last_clear_at OR (c.last_clear_at IS NULL AND b.clear_max IS NOT NULL),
                         false) AS clear_moved,
-               coalesce(b.la_at IS NOT NULL
+               coalesce(la.at IS NOT NULL
                         AND (c.assigned_at IS NULL
-                             OR (b.la_at, b.la_event) > (c.assigned_at, c.assignment_event)),
+                             OR (la.at, la.event_id) > (c.assigned_at, c.assignment_event)),
                         false) AS assignment_moved,
                c.assigned_at, c.assignment_event, c.assignee_id
           FROM batch b
           JOIN cockpit.conversations c
             ON c.org_id = b.org_id AND c.conversation_id = b.conversation_id
+          -- The latest assignment of the log (this statement's events are in it), found
+          -- only when the statement brings one: one index descent. It moved when it is
+          -- later than the stored one (assigned and reactivated share a rank).
+          LEFT JOIN LATERAL (
+              SELECT e.at, e.event_id, e.agent_id FROM cockpit.events e
+               WHERE b.has_assignment
+                 AND e.org_id = b.org_id AND e.conversation_id = b.conversation_id
+                 AND e.type IN ('assigned', 'reactivated')
+               ORDER BY e.at DESC, e.rank DESC, e.event_id DESC
+               LIMIT 1) la ON true
     ),
     effective AS (
         SELECT m.*,
