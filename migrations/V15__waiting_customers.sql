@@ -160,21 +160,21 @@ CREATE TRIGGER events_conversation_facts
     FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_events_inserted();
 
 -- A conversation inserted without its facts has just been opened: its customer waits since
--- the opening, which is its latest customer message.
+-- the opening, which is its latest customer message. The condition is the trigger's own, so
+-- that the conversations the set-based ingest inserts with their facts call no function.
 CREATE FUNCTION cockpit.on_conversation_opened() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF NEW.last_customer_message_at IS NULL THEN
-        NEW.last_customer_message_at := NEW.opened_at;
-        NEW.waiting_since := NEW.opened_at;
-    END IF;
+    NEW.last_customer_message_at := NEW.opened_at;
+    NEW.waiting_since := NEW.opened_at;
     RETURN NEW;
 END
 $$;
 CREATE TRIGGER conversations_opened
     BEFORE INSERT ON cockpit.conversations
-    FOR EACH ROW EXECUTE FUNCTION cockpit.on_conversation_opened();
+    FOR EACH ROW WHEN (NEW.last_customer_message_at IS NULL)
+    EXECUTE FUNCTION cockpit.on_conversation_opened();
 
 -- The set-based ingest (V13's, unchanged otherwise) inserts the conversations a batch opens
 -- with their facts.
