@@ -237,6 +237,27 @@ function serverNow() {
   return Date.now() + state.skewMs;
 }
 
+/** The server's now while one paint draws (render, tick), so every clock of that paint
+ * reads the same instant; null between paints. */
+let paintNow = null;
+
+function painting(draw) {
+  paintNow = serverNow();
+  try {
+    draw();
+  } finally {
+    paintNow = null;
+  }
+}
+
+/** Whole seconds of the clock from `ms` (epoch milliseconds) to the server's now: each
+ * instant truncated to its second, as the SQL definitions count, so that a running status's
+ * time and today's time in that status tick together and agree. */
+function secondsSince(ms) {
+  const now = paintNow ?? serverNow();
+  return Math.max(0, Math.floor(now / 1000) - Math.floor(ms / 1000));
+}
+
 function clock(iso) {
   return new Date(iso).toLocaleTimeString(state.lang === "tr" ? "tr-TR" : "en-GB");
 }
@@ -624,7 +645,7 @@ function fillRow(tr, row) {
   }
   tr.dataset.status = a.status;
   tr.dataset.since = a.statusSince;
-  setCell(tr, "inStatus", duration((serverNow() - Date.parse(a.statusSince)) / 1000));
+  setCell(tr, "inStatus", duration(secondsSince(Date.parse(a.statusSince))));
   setCell(tr, "avgFirst", average(row.avgFirstResponseSeconds));
   setCell(tr, "avgResolution", average(row.avgResolutionSeconds));
   setCell(tr, "active", String(row.activeConversations));
@@ -655,7 +676,7 @@ function fillRow(tr, row) {
 function todaySeconds(row, status, field) {
   const base = (row.secondsInStatusToday && row.secondsInStatusToday[field]) || 0;
   if (row.agent.status !== status || !row.asOf) return base;
-  return base + Math.max(0, (serverNow() - row.asOf) / 1000);
+  return base + secondsSince(row.asOf);
 }
 
 function percent(value) {
@@ -674,7 +695,7 @@ function fillInsights(tr, row) {
   setCell(tr, "breakToday", today.onBreak).title = t("todayTitle", today);
   const waiting = row.unansweredConversations || 0;
   const unanswered = waiting && row.oldestUnansweredSince
-    ? `${waiting} (${duration((serverNow() - Date.parse(row.oldestUnansweredSince)) / 1000)})`
+    ? `${waiting} (${duration(secondsSince(Date.parse(row.oldestUnansweredSince)))})`
     : String(waiting);
   setCell(tr, "unanswered", unanswered).classList.toggle("alert", waiting > 0);
   const overdue = row.overdueFirstResponses || 0;
@@ -689,6 +710,10 @@ function fillInsights(tr, row) {
 }
 
 function render() {
+  painting(draw);
+}
+
+function draw() {
   const tables = {};
   for (const section of document.querySelectorAll("[data-table]")) {
     if (!section.querySelector("table")) buildTable(section);
@@ -732,14 +757,18 @@ function render() {
 
 /** Once a second: time in status, the refresh age, the warnings. */
 function tick() {
+  painting(drawClocks);
+}
+
+function drawClocks() {
   for (const [id, tr] of state.elements) {
     const row = state.rows.get(id);
     if (!row) continue;
-    setCell(tr, "inStatus", duration((serverNow() - Date.parse(row.agent.statusSince)) / 1000));
+    setCell(tr, "inStatus", duration(secondsSince(Date.parse(row.agent.statusSince))));
     fillInsights(tr, row);
   }
   if (state.me && !$("agent-view").hidden) {
-    $("my-status-time").textContent = duration((serverNow() - Date.parse(state.me.statusSince)) / 1000);
+    $("my-status-time").textContent = duration(secondsSince(Date.parse(state.me.statusSince)));
   }
   if (state.token && tokenExpired()) showSignIn("expired");
   tickHeader();
@@ -756,7 +785,7 @@ function tickHeader() {
   queueEl.textContent = !queue
     ? ""
     : queue.oldestQueuedSince
-      ? t("queueOldest", { n: queue.queued, wait: duration((serverNow() - Date.parse(queue.oldestQueuedSince)) / 1000) })
+      ? t("queueOldest", { n: queue.queued, wait: duration(secondsSince(Date.parse(queue.oldestQueuedSince))) })
       : t("queue", { n: queue.queued });
   queueEl.dataset.queued = queue ? String(queue.queued) : "";
   queueEl.classList.toggle("alert", !!queue && queue.queued > 0);

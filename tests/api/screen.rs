@@ -275,6 +275,22 @@ async fn the_screen_shows_the_insights_and_the_queue_live_with_ticking_clocks() 
             ),
         )
         .await;
+    // He has been nothing else today: his time in status and his time online today are the
+    // same clock, second for second, over several ticks (both count whole seconds of the
+    // clock, as the SQL does, and one paint reads one instant).
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let pair = browser
+            .eval(
+                "const tr = document.querySelector('tr[data-agent=okan]'); \
+                 return ['inStatus', 'onlineToday'].map((c) => tr.querySelector(`td[data-col=${c}]`).textContent)",
+            )
+            .await;
+        assert_eq!(pair[0], pair[1], "{pair}");
+        if seen.last() != Some(&pair) {
+            seen.push(pair);
+        }
+    }
 
     // Okan takes q1 from the queue two minutes late: the queue empties, and he has a
     // customer waiting and an overdue first response, without a reload.
