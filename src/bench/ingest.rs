@@ -105,12 +105,7 @@ async fn set_insights(pool: &Pool, on: bool) -> Result<(), String> {
 /// The state every phase starts from: what earlier phases ingested refreshed, their dead
 /// rows vacuumed (as `serve`'s upkeep does) and the write-ahead log checkpointed.
 async fn settle(pool: &Pool) -> Result<(), String> {
-    crate::live::refresher::refresh_once(pool)
-        .await
-        .map_err(|e| e.to_string())?;
-    crate::live::refresher::upkeep(pool)
-        .await
-        .map_err(|e| e.to_string())?;
+    keep(pool).await?;
     let client = pool.get().await.map_err(|e| e.to_string())?;
     // CHECKPOINT needs a superuser or pg_checkpoint; without it the phases still run.
     if let Err(e) = client.batch_execute("CHECKPOINT").await {

@@ -111,20 +111,25 @@ async fn open(url: &str) -> Result<Pool, String> {
     Ok(pool)
 }
 
+/// As `serve` keeps a database: earlier benches' marks refreshed, their dead rows vacuumed
+/// (autovacuum may be off).
+async fn keep(pool: &Pool) -> Result<(), String> {
+    crate::live::refresher::refresh_once(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::live::refresher::upkeep(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// A bench database with `days` of history, loaded unless already there.
 async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
     let name = format!("cockpit_bench_{days}d");
     let url = url_with_db(base, &name)?;
     let pool = open(&url).await?;
     if loaded_days(&pool).await == Some(days as i32) {
-        // As `serve` keeps it: earlier benches' marks refreshed, their dead rows vacuumed
-        // (autovacuum may be off).
-        crate::live::refresher::refresh_once(&pool)
-            .await
-            .map_err(|e| e.to_string())?;
-        crate::live::refresher::upkeep(&pool)
-            .await
-            .map_err(|e| e.to_string())?;
+        keep(&pool).await?;
         println!("{name}: already loaded (refreshed, vacuumed)");
         return Ok(pool);
     }

@@ -645,14 +645,13 @@ function fillRow(tr, row) {
   }
   tr.dataset.status = a.status;
   tr.dataset.since = a.statusSince;
-  setCell(tr, "inStatus", duration(secondsSince(Date.parse(a.statusSince))));
+  fillClocks(tr, row);
   setCell(tr, "avgFirst", average(row.avgFirstResponseSeconds));
   setCell(tr, "avgResolution", average(row.avgResolutionSeconds));
   setCell(tr, "active", String(row.activeConversations));
   setCell(tr, "resolved", String(row.resolvedConversations));
   setCell(tr, "reactivated", String(row.reactivatedConversations));
   setCell(tr, "forwarded", String(row.forwardedConversations));
-  fillInsights(tr, row);
   const change = tr.querySelector('td[data-col="change"]');
   const allowed = mayChange(row);
   const current = change.querySelector("select");
@@ -672,6 +671,12 @@ function fillRow(tr, row) {
   }
 }
 
+/** The cells that move with the clock alone: time in status and the insights (tick()). */
+function fillClocks(tr, row) {
+  setCell(tr, "inStatus", duration(secondsSince(Date.parse(row.agent.statusSince))));
+  fillInsights(tr, row);
+}
+
 /** Seconds in `status` today: as sent, plus the time since for the current status. */
 function todaySeconds(row, status, field) {
   const base = (row.secondsInStatusToday && row.secondsInStatusToday[field]) || 0;
@@ -683,7 +688,7 @@ function percent(value) {
   return new Intl.NumberFormat(state.lang === "tr" ? "tr-TR" : "en-GB", { style: "percent" }).format(value);
 }
 
-/** The columns of spec 3.5; the clocks in them tick (see tick()). */
+/** The columns of spec 3.5. */
 function fillInsights(tr, row) {
   const today = {
     online: duration(todaySeconds(row, "ONLINE", "online")),
@@ -763,9 +768,7 @@ function tick() {
 function drawClocks() {
   for (const [id, tr] of state.elements) {
     const row = state.rows.get(id);
-    if (!row) continue;
-    setCell(tr, "inStatus", duration(secondsSince(Date.parse(row.agent.statusSince))));
-    fillInsights(tr, row);
+    if (row) fillClocks(tr, row);
   }
   if (state.me && !$("agent-view").hidden) {
     $("my-status-time").textContent = duration(secondsSince(Date.parse(state.me.statusSince)));

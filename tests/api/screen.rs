@@ -278,8 +278,7 @@ async fn the_screen_shows_the_insights_and_the_queue_live_with_ticking_clocks() 
     // He has been nothing else today: his time in status and his time online today are the
     // same clock, second for second, over several ticks (both count whole seconds of the
     // clock, as the SQL does, and one paint reads one instant).
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
+    for _ in 0..3 {
         let pair = browser
             .eval(
                 "const tr = document.querySelector('tr[data-agent=okan]'); \
@@ -287,9 +286,15 @@ async fn the_screen_shows_the_insights_and_the_queue_live_with_ticking_clocks() 
             )
             .await;
         assert_eq!(pair[0], pair[1], "{pair}");
-        if seen.last() != Some(&pair) {
-            seen.push(pair);
-        }
+        browser
+            .wait_until(
+                "the next tick of Okan's time in status",
+                &format!(
+                    "return document.querySelector('tr[data-agent=okan] td[data-col=inStatus]').textContent !== {}",
+                    pair[0]
+                ),
+            )
+            .await;
     }
 
     // Okan takes q1 from the queue two minutes late: the queue empties, and he has a
