@@ -8,6 +8,7 @@ mod auth;
 mod bench;
 mod bodies;
 mod cockpit;
+mod definitions;
 mod demo;
 mod edge;
 mod graphql;

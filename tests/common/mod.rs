@@ -96,37 +96,13 @@ pub fn url_of(config: &tokio_postgres::Config, dbname: &str) -> String {
     cockpit::db::url_of(config, dbname)
 }
 
-/// A fingerprint of the migrations, so a template is rebuilt when they change.
-fn migrations_fingerprint() -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("read migrations/")
-        .map(|e| e.expect("migration entry").path())
-        .collect();
-    files.sort();
-    // FNV-1a: stable across runs and Rust versions.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for file in files {
-        let bytes = std::fs::read(&file).expect("read migration");
-        for b in file
-            .file_name()
-            .into_iter()
-            .flat_map(|n| n.as_encoded_bytes().to_vec())
-            .chain(bytes)
-        {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
-}
-
-/// The migrated template database, built once per migrations fingerprint and shared by
-/// concurrent test processes (an advisory lock serialises its creation).
+/// The migrated template database, built once per schema fingerprint (the migrations and
+/// the definitions of `sql/`) and shared by concurrent test processes (an advisory lock
+/// serialises its creation).
 async fn template() -> String {
     TEMPLATE
         .get_or_init(|| async {
-            let name = format!("cockpit_tpl_{}", migrations_fingerprint());
+            let name = format!("cockpit_tpl_{}", cockpit::db::schema_fingerprint());
             let admin = connect(&server()).await;
             admin
                 .execute("SELECT pg_advisory_lock(7031003)", &[])
@@ -210,6 +186,25 @@ impl TestDb {
             ))
             .await
             .expect("create test database");
+        let url = url_of(&server(), &name);
+        TestDb { name, url }
+    }
+
+    /// An empty database (nothing migrated), dropped like any other.
+    pub async fn empty() -> TestDb {
+        let name = format!(
+            "cockpit_test_{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = connect(&server()).await;
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {}",
+                cockpit::db::quote_ident(&name)
+            ))
+            .await
+            .expect("create empty test database");
         let url = url_of(&server(), &name);
         TestDb { name, url }
     }

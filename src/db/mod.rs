@@ -6,6 +6,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
+pub mod definitions;
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
@@ -29,6 +31,9 @@ pub enum DbError {
     /// A migration failed.
     #[error("migration: {0}")]
     Migration(#[from] refinery::Error),
+    /// A definition file under `sql/` failed to apply.
+    #[error("sql/{0}: {1}")]
+    Definition(&'static str, String),
     /// The database answered something this code does not expect.
     #[error("unexpected answer: {0}")]
     Unexpected(String),
@@ -237,27 +242,78 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Runs the pending migrations under a session advisory lock.
+/// Runs the pending migrations, then applies the definitions of `sql/` that changed
+/// ([`definitions`]), under a session advisory lock: instances started together migrate
+/// once.
 pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
+    migrate_until(pool, None).await
+}
+
+/// The migrations up to version `target` only, and no definitions: what a release before
+/// `sql/` held its functions, views and triggers left (63a4113: V1–V16). For the upgrade
+/// test; the migrations are the ones that landed, refinery checks their checksums.
+pub async fn migrate_history_only(pool: &Pool, target: u32) -> Result<(), DbError> {
+    migrate_until(pool, Some(target)).await
+}
+
+async fn migrate_until(pool: &Pool, target: Option<u32>) -> Result<(), DbError> {
     let mut client = pool.get().await?;
     // A migration may build an index over millions of rows: no statement time limit here.
     client.batch_execute("SET statement_timeout = 0").await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
-    let result = embedded::migrations::runner()
-        .set_grouped(false)
-        .run_async(&mut **client)
-        .await;
+    let runner = embedded::migrations::runner().set_grouped(false);
+    let runner = match target {
+        Some(version) => runner.set_target(refinery::Target::Version(version)),
+        None => runner,
+    };
+    let result = match runner.run_async(&mut **client).await {
+        Ok(report) => {
+            for migration in report.applied_migrations() {
+                tracing::info!(version = migration.version(), name = %migration.name(), "applied migration");
+            }
+            match target {
+                Some(_) => Ok(()),
+                None => definitions::apply(&client).await.map(|applied| {
+                    for file in &applied.files {
+                        tracing::info!(file = %format!("sql/{file}"), "applied definition");
+                    }
+                    for object in &applied.retired {
+                        tracing::info!(%object, "retired: no definition declares it");
+                    }
+                }),
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
     client.batch_execute("RESET statement_timeout").await?;
-    let report = result?;
-    for migration in report.applied_migrations() {
-        tracing::info!(version = migration.version(), name = %migration.name(), "applied migration");
+    result
+}
+
+/// A fingerprint of the schema this binary makes: every migration and every definition
+/// (the tests rebuild their template database when it changes).
+pub fn schema_fingerprint() -> String {
+    // FNV-1a: stable across runs and Rust versions.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for m in embedded::migrations::runner().get_migrations() {
+        feed(m.name().as_bytes());
+        feed(m.sql().unwrap_or("").as_bytes());
     }
-    Ok(())
+    for d in definitions::DEFINITIONS {
+        feed(d.path.as_bytes());
+        feed(d.sql.as_bytes());
+    }
+    format!("{hash:016x}")
 }
 
 /// The newest migration version embedded in this binary.
@@ -291,7 +347,7 @@ pub async fn is_ready(pool: &Pool) -> Result<bool, DbError> {
 }
 
 /// The SQL of `sql/queries/summary_drift.sql` (tests and `bench --verify`).
-pub const SUMMARY_DRIFT_SQL: &str = include_str!("../sql/queries/summary_drift.sql");
+pub const SUMMARY_DRIFT_SQL: &str = include_str!("../../sql/queries/summary_drift.sql");
 
 /// The URL of database `dbname` on the server `config` points at.
 pub fn url_of(config: &tokio_postgres::Config, dbname: &str) -> String {

@@ -1,0 +1,56 @@
+-- Defines: cockpit.on_conversations_changed(), trigger conversations_live, cockpit.on_conversations_inserted(), trigger conversations_live_insert.
+-- Live push of active counts and conversation facts: conversations inserted or changed.
+-- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
+-- next start applies it (README, "Changing SQL").
+
+-- Live pushes: what the cockpit shows of a conversation changed. Besides state and
+--    assignee, the waiting customer and the first response of the assignment
+--    (unanswered, overdue), and the queue (a conversation opened with no assignee).
+CREATE OR REPLACE FUNCTION cockpit.on_conversations_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    -- A conversation whose shown columns changed is two groups of one row (old and new);
+    -- an unchanged one, one group of two (GROUP BY holds nulls equal). No join of the two
+    -- transition tables: its plan, made for the first statement's size, could be a nested
+    -- loop on a large one.
+    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active')
+       FROM (SELECT DISTINCT x.org_id, x.product_id
+               FROM (SELECT x.org_id, x.product_id
+                       FROM (SELECT n.org_id, n.conversation_id, n.product_id, n.state, n.assignee_id,
+                                    n.waiting_since, n.assigned_at, n.first_response_at
+                               FROM new_rows n
+                             UNION ALL
+                             SELECT o.org_id, o.conversation_id, o.product_id, o.state, o.assignee_id,
+                                    o.waiting_since, o.assigned_at, o.first_response_at
+                               FROM old_rows o) x
+                      GROUP BY x.org_id, x.conversation_id, x.product_id, x.state, x.assignee_id,
+                               x.waiting_since, x.assigned_at, x.first_response_at
+                     HAVING count(*) = 1) x) c;
+    RETURN NULL;
+END
+$function$;
+REVOKE EXECUTE ON FUNCTION cockpit.on_conversations_changed() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER conversations_live
+    AFTER UPDATE ON cockpit.conversations
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_conversations_changed();
+
+CREATE OR REPLACE FUNCTION cockpit.on_conversations_inserted()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active')
+       FROM (SELECT DISTINCT n.org_id, n.product_id FROM new_rows n) c;
+    RETURN NULL;
+END
+$function$;
+REVOKE EXECUTE ON FUNCTION cockpit.on_conversations_inserted() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER conversations_live_insert
+    AFTER INSERT ON cockpit.conversations
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_conversations_inserted();

@@ -1,0 +1,23 @@
+-- Defines: cockpit.notify_live().
+-- The one way the product tells listeners of a live change: NOTIFY cockpit_live with ids
+-- only.
+-- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
+-- next start applies it (README, "Changing SQL").
+
+-- Live: NOTIFY on channel `cockpit_live` when what the cockpit shows live changes, so that
+-- every service instance re-reads only the cockpits concerned. Payloads stay small (ids,
+-- never rows): {"org": …, "product": … or null, "kind": "status" | "active" | "members",
+-- "sent": epoch seconds of the change (for the notify-lag metric)}.
+-- The refresh of the daily columns notifies `cockpit_refresh` itself.
+--
+-- All triggers are statement-level with transition tables: they fire once per statement,
+-- and NOTIFY delivers at commit, folding identical payloads of one transaction into one.
+CREATE OR REPLACE FUNCTION cockpit.notify_live(p_org text, p_product text, p_kind text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+    SELECT pg_notify('cockpit_live',
+                     json_build_object('org', p_org, 'product', p_product, 'kind', p_kind,
+                                       'sent', extract(epoch FROM clock_timestamp()))::text)
+$function$;
+REVOKE EXECUTE ON FUNCTION cockpit.notify_live(text,text,text) FROM PUBLIC;

@@ -1,0 +1,162 @@
+-- Defines: cockpit.refresh_daily().
+-- The refresh of the daily columns: recomputes the conversations ingest marked and applies
+-- the difference to cockpit.daily_stats.
+-- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
+-- next start applies it (README, "Changing SQL").
+
+-- One call claims at most p_max_conversations dirty conversations; the caller goes on while more wait.
+CREATE OR REPLACE FUNCTION cockpit.refresh_daily(p_skip_if_younger interval DEFAULT NULL::interval, p_max_conversations integer DEFAULT 5000)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    v_started timestamptz := clock_timestamp();
+    v_orgs text[];
+    v_convs text[];
+    v_old cockpit.conversation_daily[];
+    v_zero_keys jsonb;
+    v_groups integer := 0;
+    v_at timestamptz;
+    v_ms double precision;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtextextended('cockpit.refresh_daily', 0)) THEN
+        RETURN NULL;
+    END IF;
+    -- Another instance refreshed moments ago: its refresh counts for this interval (every
+    -- instance heard its NOTIFY and pushed it).
+    IF p_skip_if_younger IS NOT NULL AND EXISTS (
+        SELECT 1 FROM cockpit.refresh_state r
+         WHERE r.refreshed_at > clock_timestamp() - p_skip_if_younger) THEN
+        RETURN NULL;
+    END IF;
+
+    -- 1. Claim the marked conversations, in key order.
+    WITH claimed AS (
+        DELETE FROM cockpit.dirty_conversations d
+         WHERE (d.org_id, d.conversation_id) IN (
+                SELECT x.org_id, x.conversation_id FROM cockpit.dirty_conversations x
+                 ORDER BY x.org_id, x.conversation_id
+                 LIMIT p_max_conversations
+                   FOR UPDATE)
+        RETURNING d.org_id, d.conversation_id
+    )
+    SELECT coalesce(array_agg(org_id), '{}'), coalesce(array_agg(conversation_id), '{}')
+      INTO v_orgs, v_convs
+      FROM claimed;
+
+    IF cardinality(v_convs) > 0 THEN
+        -- 2. Their previous contributions go.
+        WITH gone AS (
+            DELETE FROM cockpit.conversation_daily d
+             USING unnest(v_orgs, v_convs) AS c(org_id, conversation_id)
+             WHERE d.org_id = c.org_id AND d.conversation_id = c.conversation_id
+            RETURNING d.*
+        )
+        SELECT coalesce(array_agg(g::cockpit.conversation_daily), '{}') INTO v_old FROM gone g;
+
+        -- 3. Their contributions now, and the difference applied to the summary.
+        WITH fresh AS (
+            INSERT INTO cockpit.conversation_daily
+                   (org_id, conversation_id, day, agent_id, product_id, channel,
+                    first_response_count, first_response_seconds_sum,
+                    resolution_count, resolution_seconds_sum,
+                    resolved_count, reactivated_count, forwarded_count,
+                    first_responses_within_target)
+            SELECT c.org_id, c.conversation_id, f.day, f.agent_id, cv.product_id, cv.channel,
+                   f.first_response_count, f.first_response_seconds_sum,
+                   f.resolution_count, f.resolution_seconds_sum,
+                   f.resolved_count, f.reactivated_count, f.forwarded_count,
+                   f.first_responses_within_target
+              FROM unnest(v_orgs, v_convs) AS c(org_id, conversation_id)
+              JOIN cockpit.conversations cv
+                ON cv.org_id = c.org_id AND cv.conversation_id = c.conversation_id
+             CROSS JOIN LATERAL cockpit.conversation_facts_indexed(c.org_id, c.conversation_id) f
+            RETURNING *
+        ),
+        delta AS (
+            SELECT d.org_id, d.day, d.agent_id, d.product_id, d.channel,
+                   sum(d.first_response_count) AS frc, sum(d.first_response_seconds_sum) AS frs,
+                   sum(d.resolution_count) AS rc, sum(d.resolution_seconds_sum) AS rs,
+                   sum(d.resolved_count) AS resolved, sum(d.reactivated_count) AS reactivated,
+                   sum(d.forwarded_count) AS forwarded,
+                   sum(d.first_responses_within_target) AS within
+              FROM (
+                SELECT n.org_id, n.day, n.agent_id, n.product_id, n.channel,
+                       n.first_response_count, n.first_response_seconds_sum,
+                       n.resolution_count, n.resolution_seconds_sum,
+                       n.resolved_count, n.reactivated_count, n.forwarded_count,
+                       n.first_responses_within_target
+                  FROM fresh n
+                UNION ALL
+                SELECT o.org_id, o.day, o.agent_id, o.product_id, o.channel,
+                       -o.first_response_count, -o.first_response_seconds_sum,
+                       -o.resolution_count, -o.resolution_seconds_sum,
+                       -o.resolved_count, -o.reactivated_count, -o.forwarded_count,
+                       -o.first_responses_within_target
+                  FROM unnest(v_old) o
+              ) d
+             GROUP BY d.org_id, d.day, d.agent_id, d.product_id, d.channel
+            HAVING sum(d.first_response_count) <> 0 OR sum(d.first_response_seconds_sum) <> 0
+                OR sum(d.resolution_count) <> 0 OR sum(d.resolution_seconds_sum) <> 0
+                OR sum(d.resolved_count) <> 0 OR sum(d.reactivated_count) <> 0
+                OR sum(d.forwarded_count) <> 0 OR sum(d.first_responses_within_target) <> 0
+        ),
+        applied AS (
+            INSERT INTO cockpit.daily_stats AS s
+                   (org_id, day, agent_id, product_id, channel,
+                    first_response_count, first_response_seconds_sum,
+                    resolution_count, resolution_seconds_sum,
+                    resolved_count, reactivated_count, forwarded_count,
+                    first_responses_within_target)
+            SELECT org_id, day, agent_id, product_id, channel, frc, frs, rc, rs,
+                   resolved, reactivated, forwarded, within
+              FROM delta
+             ORDER BY org_id, day, agent_id, product_id, channel
+            ON CONFLICT (org_id, day, agent_id, product_id, channel) DO UPDATE
+               SET first_response_count = s.first_response_count + excluded.first_response_count,
+                   first_response_seconds_sum = s.first_response_seconds_sum + excluded.first_response_seconds_sum,
+                   resolution_count = s.resolution_count + excluded.resolution_count,
+                   resolution_seconds_sum = s.resolution_seconds_sum + excluded.resolution_seconds_sum,
+                   resolved_count = s.resolved_count + excluded.resolved_count,
+                   reactivated_count = s.reactivated_count + excluded.reactivated_count,
+                   forwarded_count = s.forwarded_count + excluded.forwarded_count,
+                   first_responses_within_target = s.first_responses_within_target
+                                                   + excluded.first_responses_within_target
+            RETURNING s.org_id, s.day, s.agent_id, s.product_id, s.channel,
+                      (s.first_response_count = 0 AND s.resolution_count = 0
+                       AND s.resolved_count = 0 AND s.reactivated_count = 0
+                       AND s.forwarded_count = 0 AND s.first_response_seconds_sum = 0
+                       AND s.resolution_seconds_sum = 0
+                       AND s.first_responses_within_target = 0) AS is_zero
+        )
+        SELECT count(*)::integer,
+               coalesce(jsonb_agg(jsonb_build_array(org_id, day, agent_id, product_id, channel))
+                        FILTER (WHERE is_zero), '[]')
+          INTO v_groups, v_zero_keys
+          FROM applied;
+
+        -- 4. No zero rows: a group whose last contribution went is removed.
+        DELETE FROM cockpit.daily_stats s
+         USING jsonb_array_elements(v_zero_keys) k
+         WHERE s.org_id = k ->> 0 AND s.day = (k ->> 1)::date AND s.agent_id = k ->> 2
+           AND s.product_id = k ->> 3 AND s.channel = k ->> 4;
+    END IF;
+
+    v_at := clock_timestamp();
+    v_ms := extract(epoch FROM v_at - v_started) * 1000;
+    UPDATE cockpit.refresh_state
+       SET refreshed_at = v_at, duration_ms = v_ms, conversations = cardinality(v_convs);
+    PERFORM pg_notify('cockpit_refresh', json_build_object(
+        'at', v_at, 'conversations', cardinality(v_convs), 'groups', v_groups,
+        'sent', extract(epoch FROM v_at))::text);
+    RETURN jsonb_build_object('refreshed_at', v_at, 'duration_ms', v_ms,
+                              'conversations', cardinality(v_convs), 'groups', v_groups,
+                              'more', cardinality(v_convs) >= p_max_conversations
+                                      AND EXISTS (SELECT 1 FROM cockpit.dirty_conversations));
+END
+$function$;
+
+COMMENT ON FUNCTION cockpit.refresh_daily(p_skip_if_younger interval, p_max_conversations integer) IS
+    'Refresh of the daily columns (spec 3.1): recomputes at most p_max_conversations of the conversations touched since the last refresh and applies the difference to cockpit.daily_stats; "more" says whether marked conversations remain. NULL when another session is refreshing, or when the last refresh is younger than p_skip_if_younger.';
+REVOKE EXECUTE ON FUNCTION cockpit.refresh_daily(interval,integer) FROM PUBLIC;
