@@ -95,14 +95,8 @@ impl Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field(
-                "database_url",
-                &crate::startup::redacted(&self.database_url),
-            )
-            .field(
-                "listen_url",
-                &self.listen_url.as_deref().map(crate::startup::redacted),
-            )
+            .field("database_url", &redacted(&self.database_url))
+            .field("listen_url", &self.listen_url.as_deref().map(redacted))
             .field("bind", &self.bind)
             .field("jwt_secret", &"***")
             .field("refresh_interval", &self.refresh_interval)
@@ -116,9 +110,28 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// `url` with its password, if any, hidden (for messages and logs).
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Config;
+    use super::{redacted, Config};
 
     #[test]
     fn debug_hides_the_secret_and_passwords() {
@@ -130,5 +143,18 @@ mod tests {
         assert!(!text.contains("s3cret-pw"), "{text}");
         assert!(!text.contains("thirty-two"), "{text}");
         assert!(text.contains("postgres://app:***@db/cockpit"), "{text}");
+    }
+
+    #[test]
+    fn passwords_are_hidden_and_the_rest_kept() {
+        assert_eq!(
+            redacted("postgres://app:s3cret@db:5432/cockpit"),
+            "postgres://app:***@db:5432/cockpit"
+        );
+        assert_eq!(
+            redacted("postgres://postgres@127.0.0.1:5432/cockpit"),
+            "postgres://postgres@127.0.0.1:5432/cockpit"
+        );
+        assert_eq!(redacted("host=/tmp user=x"), "host=/tmp user=x");
     }
 }
