@@ -153,6 +153,10 @@ pub struct StatusDurations {
 pub struct AgentRow {
     /// The agent.
     pub agent: Agent,
+    /// The row's place in the cockpit's one order (by name in Turkish collation, then id;
+    /// 0 first), over the whole scope: a table lists its rows by it. The cockpit statement
+    /// owns the order; this number carries it to clients.
+    pub position: i32,
     /// Mean first response today, seconds; `None` without a first response today.
     pub avg_first_response_seconds: Option<f64>,
     /// Mean resolution time today, seconds; `None` without a timed resolution today.
@@ -188,6 +192,7 @@ impl PartialEq for AgentRow {
         // Every field but the clock-driven `seconds_in_status_today` (see the type's doc).
         let AgentRow {
             agent,
+            position,
             avg_first_response_seconds,
             avg_resolution_seconds,
             active_conversations,
@@ -204,6 +209,7 @@ impl PartialEq for AgentRow {
             seconds_in_status_today: _,
         } = self;
         *agent == other.agent
+            && *position == other.position
             && *avg_first_response_seconds == other.avg_first_response_seconds
             && *avg_resolution_seconds == other.avg_resolution_seconds
             && *active_conversations == other.active_conversations
@@ -218,6 +224,17 @@ impl PartialEq for AgentRow {
             && *first_responses_within_target == other.first_responses_within_target
             && *service_level == other.service_level
     }
+}
+
+/// How many refresh intervals the daily columns may age before they count as stale.
+pub const STALE_AFTER_INTERVALS: u32 = 3;
+
+/// The instant after which daily columns refreshed at `refreshed_at` are stale, with a
+/// refresh every `interval`: the one rule for `/readyz`, the API's `staleAfter` and the
+/// screen's warning.
+pub fn stale_after(refreshed_at: DateTime<Utc>, interval: std::time::Duration) -> DateTime<Utc> {
+    let limit = interval.saturating_mul(STALE_AFTER_INTERVALS);
+    refreshed_at + chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX)
 }
 
 /// The queue of a cockpit scope: active conversations never assigned (spec 3.5).
@@ -249,7 +266,7 @@ pub struct CockpitData {
     /// The next instant an assignment of the scope turns overdue if nothing happens
     /// before (the live cockpit re-reads then); `None` when none is pending.
     pub next_overdue_at: Option<DateTime<Utc>>,
-    /// Rows in Turkish name order.
+    /// Rows in the cockpit's order (their `position`).
     pub rows: Vec<AgentRow>,
 }
 

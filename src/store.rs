@@ -89,8 +89,12 @@ pub async fn cockpit(
         if row.try_get::<_, Option<String>>("agent_id")?.is_none() {
             continue; // the product has no agent in scope
         }
+        // The statement's ORDER BY is the order: its rows are numbered as they come.
+        let position = i32::try_from(data.rows.len())
+            .map_err(|_| DbError::Unexpected("more rows than positions".into()))?;
         data.rows.push(AgentRow {
             agent: agent_at(row, AGENT_COLUMN)?,
+            position,
             avg_first_response_seconds: row.try_get("avg_first_response_seconds")?,
             avg_resolution_seconds: row.try_get("avg_resolution_seconds")?,
             active_conversations: row.try_get("active")?,

@@ -1,5 +1,5 @@
--- Seconds since the daily columns were last refreshed (by any instance).
+-- When the daily columns were last refreshed (by any instance), and the database's clock.
 -- Parameters: none.
--- Result: age_seconds double precision, NULL when never refreshed.
-SELECT extract(epoch FROM now() - refreshed_at)::double precision AS age_seconds
-  FROM cockpit.refresh_state
+-- Result: refreshed_at timestamptz (NULL when never refreshed), now timestamptz.
+SELECT rs.refreshed_at, now() AS now
+  FROM cockpit.refresh_state rs

@@ -34,6 +34,11 @@ impl RefreshInterval {
     pub fn seconds(self) -> i32 {
         i32::try_from(self.0.as_secs()).unwrap_or(i32::MAX)
     }
+
+    /// When daily columns refreshed at `refreshed_at` turn stale ([`crate::model::stale_after`]).
+    pub fn stale_after(self, refreshed_at: chrono::DateTime<chrono::Utc>) -> types::DateTime {
+        types::DateTime(crate::model::stale_after(refreshed_at, self.0))
+    }
 }
 
 /// Builds the schema; `pool` serves the resolvers, `hub` the subscriptions.

@@ -116,6 +116,7 @@ async fn cockpit(
         day: Date(data.day),
         refreshed_at: DateTime(data.refreshed_at),
         refresh_interval_seconds: refresh_interval(ctx).seconds(),
+        stale_after: refresh_interval(ctx).stale_after(data.refreshed_at),
         server_now: DateTime(data.server_now),
         service_level_seconds: data.service_level_seconds,
         queue: data.queue.into(),

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::errors::{ApiError, Coded};
 use super::query::normalized_search;
 use super::types::{AgentRow, Channel, CockpitUpdate, Date, DateTime};
-use super::{refresh_interval, viewer};
+use super::{refresh_interval, viewer, RefreshInterval};
 use crate::live::hub::{Hub, Scope, Snapshot};
 use crate::model;
 use crate::telemetry::SubscriberGuard;
@@ -60,7 +60,7 @@ async fn subscribe(
         })
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("product {} not found", product_id.as_str())))?;
-    Ok(updates(receiver, refresh_interval(ctx).seconds()))
+    Ok(updates(receiver, refresh_interval(ctx)))
 }
 
 struct Subscriber {
@@ -74,7 +74,7 @@ struct Subscriber {
 /// The messages of one subscription.
 fn updates(
     receiver: watch::Receiver<Arc<Snapshot>>,
-    refresh_interval_seconds: i32,
+    refresh_interval: RefreshInterval,
 ) -> impl Stream<Item = CockpitUpdate> {
     let subscriber = Subscriber {
         _counted: SubscriberGuard::new(),
@@ -96,7 +96,8 @@ fn updates(
             s.last = Some(snapshot);
             if let Some(mut update) = update {
                 s.last_sent = Some(Instant::now());
-                update.refresh_interval_seconds = refresh_interval_seconds;
+                update.refresh_interval_seconds = refresh_interval.seconds();
+                update.stale_after = refresh_interval.stale_after(update.refreshed_at.0);
                 return Some((update, s));
             }
         }
@@ -104,7 +105,8 @@ fn updates(
 }
 
 /// What turns `before` (what the client has) into `after`; `None` when nothing changed.
-/// `serverNow` is the moment of `after`'s reading; `refreshIntervalSeconds` is left 0 for the caller.
+/// `serverNow` is the moment of `after`'s reading; `refreshIntervalSeconds` and `staleAfter`
+/// are left for the caller (0 and `refreshedAt`).
 /// All rows when the client has nothing yet, the listener reconnected (new epoch) or a new
 /// day began (every row's time in status today starts again, with or without a change).
 pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate> {
@@ -143,6 +145,7 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
         day: Date(after.day),
         refreshed_at: DateTime(after.refreshed_at),
         refresh_interval_seconds: 0,
+        stale_after: DateTime(after.refreshed_at),
         server_now: DateTime(after.server_now),
         service_level_seconds: after.service_level_seconds,
         queue: after.queue.into(),
@@ -166,6 +169,7 @@ mod tests {
                 status: AgentStatus::Online,
                 status_since: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
             },
+            position: 0,
             avg_first_response_seconds: None,
             avg_resolution_seconds: None,
             active_conversations: active,
@@ -183,7 +187,10 @@ mod tests {
         }
     }
 
-    fn snapshot(day: u32, refreshed_minute: u32, rows: Vec<AgentRow>, epoch: u64) -> Snapshot {
+    fn snapshot(day: u32, refreshed_minute: u32, mut rows: Vec<AgentRow>, epoch: u64) -> Snapshot {
+        for (at, row) in rows.iter_mut().enumerate() {
+            row.position = at as i32;
+        }
         Snapshot {
             day: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
             next_day_at: Utc.with_ymd_and_hms(2026, 11, day, 21, 0, 0).unwrap(),
@@ -220,12 +227,27 @@ mod tests {
     }
 
     #[test]
+    fn a_row_whose_place_moved_is_sent_with_its_new_position() {
+        // "c" joins the scope between "a" and "b": b's position moves, a's does not.
+        let before = snapshot(26, 1, vec![row("a", 1), row("b", 0)], 0);
+        let after = snapshot(26, 1, vec![row("a", 1), row("c", 0), row("b", 0)], 0);
+        let update = diff(Some(&before), &after).unwrap();
+        assert_eq!(ids(&update), vec!["c", "b"]);
+        assert_eq!(
+            update.rows.iter().map(|r| r.position).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+    }
+
+    #[test]
     fn agents_that_leave_the_scope_are_removed() {
         let before = snapshot(26, 1, vec![row("a", 1), row("b", 0)], 0);
         let after = snapshot(26, 1, vec![row("b", 0)], 0);
         let update = diff(Some(&before), &after).unwrap();
-        assert!(update.rows.is_empty());
         assert_eq!(update.removed, vec![ID::from("a")]);
+        // b is now first: only its position changed.
+        assert_eq!(ids(&update), vec!["b"]);
+        assert_eq!(update.rows[0].position, 0);
     }
 
     #[test]

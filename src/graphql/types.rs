@@ -123,6 +123,11 @@ pub struct Agent {
 pub struct AgentRow {
     /// The agent.
     pub agent: Agent,
+    /// The row's place in the cockpit's one order: by name in Turkish collation (ICU
+    /// `tr-TR`), then by id, numbered from 0 over the whole scope (all four tables). List
+    /// each table by ascending `position`; no client-side collation needed. A rename, or an
+    /// agent entering or leaving the scope, re-sends the rows whose position moved.
+    pub position: i32,
     /// Mean first response today, seconds; null when no first response today.
     pub avg_first_response_seconds: Option<f64>,
     /// Mean resolution time today, seconds; null when no timed resolution today.
@@ -214,9 +219,13 @@ pub struct Cockpit {
     pub day: Date,
     /// When the daily columns were last refreshed.
     pub refreshed_at: DateTime,
-    /// Seconds between refreshes of the daily columns (a screen warns when `refreshedAt`
-    /// is older than three of them).
+    /// Seconds between refreshes of the daily columns.
     pub refresh_interval_seconds: i32,
+    /// After this instant the daily columns are stale unless refreshed again
+    /// (`refreshedAt` + 3 × `refreshIntervalSeconds`, the server's one rule): `/readyz`
+    /// reports not ready then and a screen warns. Compare it with the server's clock
+    /// (`serverNow` plus the time elapsed since the message).
+    pub stale_after: DateTime,
     /// The server's clock when this answer was made, so that a client with a skewed clock
     /// still shows true durations.
     pub server_now: DateTime,
@@ -250,6 +259,7 @@ impl From<model::AgentRow> for AgentRow {
     fn from(row: model::AgentRow) -> Self {
         AgentRow {
             agent: row.agent.into(),
+            position: row.position,
             avg_first_response_seconds: row.avg_first_response_seconds,
             avg_resolution_seconds: row.avg_resolution_seconds,
             active_conversations: row.active_conversations,
@@ -344,6 +354,11 @@ pub struct CockpitUpdate {
     pub refreshed_at: DateTime,
     /// Seconds between refreshes of the daily columns.
     pub refresh_interval_seconds: i32,
+    /// After this instant the daily columns are stale unless refreshed again
+    /// (`refreshedAt` + 3 × `refreshIntervalSeconds`, the server's one rule): `/readyz`
+    /// reports not ready then and a screen warns. Compare it with the server's clock
+    /// (`serverNow` plus the time elapsed since the message).
+    pub stale_after: DateTime,
     /// The server's clock at the reading this message comes from: the live figures of its
     /// rows are as of this instant.
     pub server_now: DateTime,

@@ -229,7 +229,10 @@ async fn graphql_ws(
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     let handle = telemetry::prometheus();
-    match refresher::refresh_age(&state.pool).await {
+    match refresher::refresh_age(&state.pool)
+        .await
+        .map(|c| c.age_seconds())
+    {
         Ok(Some(age)) => metrics::gauge!("cockpit_refresh_age_seconds").set(age),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "reading the refresh age for /metrics"),
@@ -262,9 +265,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !state.hub.listener_connected() {
         return not_ready("listener not connected");
     }
-    let limit = 3.0 * state.refresh_interval.as_secs_f64();
     match refresher::refresh_age(&state.pool).await {
-        Ok(Some(age)) if age <= limit => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(clock) if !clock.is_stale(state.refresh_interval) => {
+            (StatusCode::OK, Json(json!({"status": "ready"})))
+        }
         Ok(_) => not_ready("daily columns not refreshed within 3 intervals"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

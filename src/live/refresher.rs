@@ -109,8 +109,36 @@ pub async fn upkeep(pool: &Pool) -> Result<bool, DbError> {
 }
 
 /// Seconds since the last refresh by any instance; `None` when there was none.
-pub async fn refresh_age(pool: &Pool) -> Result<Option<f64>, DbError> {
-    Ok(db::query_one(pool, REFRESH_AGE_SQL, &[]).await?.get(0))
+pub async fn refresh_age(pool: &Pool) -> Result<RefreshClock, DbError> {
+    let row = db::query_one(pool, REFRESH_AGE_SQL, &[]).await?;
+    Ok(RefreshClock {
+        refreshed_at: row.try_get(0)?,
+        now: row.try_get(1)?,
+    })
+}
+
+/// The last refresh of the daily columns, read with the database's clock.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshClock {
+    /// When the daily columns were last refreshed; `None` when never.
+    pub refreshed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The database's clock at the reading.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl RefreshClock {
+    /// Seconds since the last refresh.
+    pub fn age_seconds(&self) -> Option<f64> {
+        self.refreshed_at
+            .map(|at| (self.now - at).num_milliseconds() as f64 / 1000.0)
+    }
+
+    /// Whether the daily columns are stale with a refresh every `interval`
+    /// ([`crate::model::stale_after`]); never refreshed is stale.
+    pub fn is_stale(&self, interval: Duration) -> bool {
+        self.refreshed_at
+            .is_none_or(|at| self.now > crate::model::stale_after(at, interval))
+    }
 }
 
 /// Refreshes every `interval` until `cancel` (a refresh under way finishes first). A

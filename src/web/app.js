@@ -173,7 +173,7 @@ const COLUMNS = [
   ["change", "colChange", ""],
 ];
 
-const ROW_FIELDS = `agent { id name role status statusSince }
+const ROW_FIELDS = `agent { id name role status statusSince } position
   avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations
   reactivatedConversations forwardedConversations
   secondsInStatusToday { online onBreak invisible offline }
@@ -181,7 +181,7 @@ const ROW_FIELDS = `agent { id name role status statusSince }
   firstResponseCount firstResponsesWithinTarget serviceLevel`;
 const SUBSCRIPTION = `subscription Cockpit($productId: ID!, $channel: Channel, $search: String) {
   cockpit(productId: $productId, channel: $channel, search: $search) {
-    day refreshedAt refreshIntervalSeconds serverNow serviceLevelSeconds
+    day refreshedAt refreshIntervalSeconds staleAfter serverNow serviceLevelSeconds
     queue { queued oldestQueuedSince } removed rows { ${ROW_FIELDS} }
   }
 }`;
@@ -204,6 +204,7 @@ const state = {
   elements: new Map(), // agent id → <tr>
   day: null,
   refreshedAt: null,
+  staleAfter: null, // the server's verdict: past it, the daily columns are stale
   interval: 60,
   queue: null, // { queued, oldestQueuedSince } of the scope
   target: null, // the organization's first-response target, seconds
@@ -522,18 +523,13 @@ function setConnection(conn) {
 
 // ---------------------------------------------------------------------------- model
 
-const collator = new Intl.Collator("tr", { sensitivity: "variant" });
-
-function compareRows(a, b) {
-  return collator.compare(a.agent.name, b.agent.name) || (a.agent.id < b.agent.id ? -1 : a.agent.id > b.agent.id ? 1 : 0);
-}
-
 /** Applies a `CockpitUpdate`: a full snapshot replaces, an update changes rows in place. */
 function applyUpdate(update, full) {
   if (!update) return;
   if (update.serverNow) state.skewMs = Date.parse(update.serverNow) - Date.now();
   state.day = update.day;
   state.refreshedAt = update.refreshedAt;
+  state.staleAfter = update.staleAfter;
   if (update.refreshIntervalSeconds > 0) state.interval = update.refreshIntervalSeconds;
   if (update.queue) state.queue = update.queue;
   if (update.serviceLevelSeconds) state.target = update.serviceLevelSeconds;
@@ -546,15 +542,12 @@ function applyUpdate(update, full) {
     state.order = state.order.filter((other) => other !== id);
   }
   for (const row of update.rows) {
-    if (!state.rows.has(row.agent.id) && !state.order.includes(row.agent.id)) {
-      // A newcomer: placed by the API's order (Turkish collation, then id).
-      let at = state.order.findIndex((id) => state.rows.has(id) && compareRows(row, state.rows.get(id)) < 0);
-      if (at < 0) at = state.order.length;
-      state.order.splice(at, 0, row.agent.id);
-    }
+    if (!state.rows.has(row.agent.id) && !state.order.includes(row.agent.id)) state.order.push(row.agent.id);
     // Its time in status today is as of this message's server clock.
     state.rows.set(row.agent.id, { ...row, asOf: update.serverNow ? Date.parse(update.serverNow) : serverNow() });
   }
+  // The API's order, as it states it: every row carries its position (the server sorts).
+  state.order.sort((a, b) => (state.rows.get(a)?.position ?? 0) - (state.rows.get(b)?.position ?? 0));
   if (state.me) {
     const mine = state.rows.get(state.me.id);
     if (mine) setMe(mine.agent);
@@ -808,7 +801,7 @@ function updateWarning() {
   } else if (state.conn === "down") {
     kind = "connection";
     text = t("warnDown");
-  } else if (age !== null && age > 3 * state.interval) {
+  } else if (age !== null && state.staleAfter && serverNow() > Date.parse(state.staleAfter)) {
     kind = "stale";
     text = t("warnStale", { ago: duration(age), interval: duration(state.interval) });
   }

@@ -554,12 +554,12 @@ pub fn noon_zone() -> String {
 /// The GraphQL fields of a cockpit row used by the tests.
 pub const COCKPIT_QUERY: &str = "query($p: ID!, $c: Channel, $s: String) {
   cockpit(productId: $p, channel: $c, search: $s) {
-    product { id name } channel day refreshedAt
+    product { id name } channel day refreshedAt staleAfter
     online { ...R } onBreak { ...R } invisible { ...R } offline { ...R }
   }
 }
 fragment R on AgentRow {
-  agent { id name status }
+  agent { id name status } position
   avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations
   reactivatedConversations forwardedConversations firstResponseCount resolutionCount
 }";

@@ -19,9 +19,9 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// The subscription the tests use; its rows select the same fields as `COCKPIT_QUERY`.
 pub const COCKPIT_SUBSCRIPTION: &str = "subscription($p: ID!, $c: Channel, $s: String) {
   cockpit(productId: $p, channel: $c, search: $s) {
-    day refreshedAt removed
+    day refreshedAt staleAfter removed
     rows {
-      agent { id name status }
+      agent { id name status } position
       avgFirstResponseSeconds avgResolutionSeconds activeConversations resolvedConversations
       reactivatedConversations forwardedConversations firstResponseCount resolutionCount
     }
@@ -176,6 +176,8 @@ pub struct ClientCockpit {
     pub day: Value,
     /// Last refresh.
     pub refreshed_at: Value,
+    /// When the daily columns turn stale, as the server says.
+    pub stale_after: Value,
     /// Rows by agent id.
     pub rows: BTreeMap<String, Value>,
 }
@@ -185,6 +187,7 @@ impl ClientCockpit {
     pub fn apply(&mut self, update: &Value) {
         self.day = update["day"].clone();
         self.refreshed_at = update["refreshedAt"].clone();
+        self.stale_after = update["staleAfter"].clone();
         for row in update["rows"].as_array().expect("rows") {
             self.rows.insert(
                 row["agent"]["id"].as_str().expect("id").to_string(),
@@ -210,6 +213,7 @@ impl ClientCockpit {
         ClientCockpit {
             day: cockpit["day"].clone(),
             refreshed_at: cockpit["refreshedAt"].clone(),
+            stale_after: cockpit["staleAfter"].clone(),
             rows,
         }
     }
