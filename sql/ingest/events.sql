@@ -12,19 +12,10 @@ CREATE OR REPLACE FUNCTION cockpit.ingest_events(p_org_id text, p_events jsonb)
  SET jit TO 'off'
 AS $function$
 DECLARE
-    max_id CONSTANT integer := 128;
     v_shaped cockpit.shaped_event[];
 BEGIN
-    IF p_org_id IS NULL OR btrim(p_org_id) = '' OR length(p_org_id) > max_id THEN
-        RAISE EXCEPTION 'the organization id must be a non-empty string of at most % characters', max_id
-            USING ERRCODE = '22023';
-    END IF;
-    IF jsonb_typeof(p_events) = 'object' THEN
-        p_events := jsonb_build_array(p_events);
-    ELSIF p_events IS NULL OR jsonb_typeof(p_events) <> 'array' THEN
-        RAISE EXCEPTION 'events must be a JSON array of event objects, or one event object'
-            USING ERRCODE = '22023';
-    END IF;
+    PERFORM cockpit.ingest_check_org(p_org_id);
+    p_events := cockpit.ingest_event_array(p_events);
 
     -- The exact path whole: an unknown organization, entity events, an id twice.
     IF NOT EXISTS (SELECT 1 FROM cockpit.organizations o WHERE o.org_id = p_org_id)

@@ -16,13 +16,9 @@ CREATE OR REPLACE FUNCTION cockpit.ingest_well_formed(p_org_id text, p_ids text[
  SET jit TO 'off'
 AS $function$
 DECLARE
-    max_id CONSTANT integer := 128;
     v_shaped cockpit.shaped_event[];
 BEGIN
-    IF p_org_id IS NULL OR btrim(p_org_id) = '' OR length(p_org_id) > max_id THEN
-        RAISE EXCEPTION 'the organization id must be a non-empty string of at most % characters', max_id
-            USING ERRCODE = '22023';
-    END IF;
+    PERFORM cockpit.ingest_check_org(p_org_id);
     SELECT array_agg(ROW(
                (e.ord - 1)::integer,
                e.at::timestamptz <= now() + interval '5 minutes'

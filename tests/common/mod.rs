@@ -160,6 +160,15 @@ async fn template() -> String {
         .clone()
 }
 
+/// A name for a new test database: this process's, numbered.
+fn next_name() -> String {
+    format!(
+        "cockpit_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A database of its own for one test, dropped when the value is dropped.
 pub struct TestDb {
     /// Database name.
@@ -172,11 +181,7 @@ impl TestDb {
     /// A fresh, migrated database.
     pub async fn new() -> TestDb {
         let template = template().await;
-        let name = format!(
-            "cockpit_test_{}_{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = next_name();
         let admin = connect(&server()).await;
         admin
             .batch_execute(&format!(
@@ -192,11 +197,7 @@ impl TestDb {
 
     /// An empty database (nothing migrated), dropped like any other.
     pub async fn empty() -> TestDb {
-        let name = format!(
-            "cockpit_test_{}_{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = next_name();
         let admin = connect(&server()).await;
         admin
             .batch_execute(&format!(
