@@ -155,6 +155,12 @@ impl Keys {
         if claims.org.is_empty() || claims.sub.is_empty() {
             return Err(AuthError::Invalid("empty `org` or `sub` claim".into()));
         }
+        // No id of ours holds NUL (PostgreSQL's text cannot): such a token names nobody.
+        if claims.org.contains('\0') || claims.sub.contains('\0') {
+            return Err(AuthError::Invalid(
+                "the `org` or `sub` claim holds a NUL character".into(),
+            ));
+        }
         Ok(claims)
     }
 

@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::{parse_ttl, Keys, TokenRole};
 use crate::config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT,
-    DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
-    DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_WS_INIT_TIMEOUT_SECS,
+    DEFAULT_HEADER_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS, DEFAULT_REQUEST_TIMEOUT_SECS,
+    DEFAULT_WS_INIT_TIMEOUT_SECS,
 };
 use crate::startup;
 
@@ -75,6 +76,11 @@ struct ServeArgs {
     #[arg(long, env = "COCKPIT_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout_secs: u64,
+    /// `statement_timeout` of the pool's sessions, seconds (through a transaction pooler,
+    /// set it on the role instead: README).
+    #[arg(long, env = "COCKPIT_STATEMENT_TIMEOUT_SECS", default_value_t = crate::db::STATEMENT_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    statement_timeout_secs: u64,
     /// Largest body of a GraphQL request (and WebSocket message), in bytes.
     #[arg(long, env = "COCKPIT_GRAPHQL_BODY_LIMIT", default_value_t = DEFAULT_GRAPHQL_BODY_LIMIT)]
     graphql_body_limit: usize,
@@ -86,6 +92,10 @@ struct ServeArgs {
     #[arg(long, env = "COCKPIT_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(2..))]
     idle_timeout_secs: u64,
+    /// Seconds a request head (a WebSocket upgrade's included) may take to arrive whole.
+    #[arg(long, env = "COCKPIT_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_secs: u64,
     /// Most client connections open at once (lowered to fit the open-file limit).
     #[arg(long, env = "COCKPIT_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(usize))]
@@ -265,9 +275,11 @@ impl ServeArgs {
             refresh_interval: Duration::from_secs(self.refresh_secs),
             pool_size: self.pool_size,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            statement_timeout: Duration::from_secs(self.statement_timeout_secs),
             graphql_body_limit: self.graphql_body_limit,
             ws_init_timeout: Duration::from_secs(self.ws_init_timeout_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
             max_connections: self.max_connections,
             ..Config::new(self.db.database_url, jwt_secret)
         })

@@ -40,6 +40,8 @@ pub const DEFAULT_GRAPHQL_BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 5;
 /// A connection idle this long is closed (WebSockets are pinged at half of it).
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// A request head must be complete this long after it began.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 /// Most client connections open at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Connections in the pool of one instance.
@@ -62,12 +64,17 @@ pub struct Config {
     pub pool_size: usize,
     /// Longest time of a request other than ingest.
     pub request_timeout: Duration,
+    /// `statement_timeout` of the pool's sessions (a statement running longer is stuck).
+    pub statement_timeout: Duration,
     /// Largest body of a GraphQL request, in bytes.
     pub graphql_body_limit: usize,
     /// Longest wait for a WebSocket's `connection_init` (then it closes with 4408).
     pub ws_init_timeout: Duration,
     /// A connection with nothing read or written for this long is closed.
     pub idle_timeout: Duration,
+    /// A request head (a WebSocket upgrade's included) not complete this long after it
+    /// began closes its connection.
+    pub header_timeout: Duration,
     /// Most client connections open at once (lowered to fit the open-file limit).
     pub max_connections: usize,
 }
@@ -84,9 +91,11 @@ impl Config {
             refresh_interval: Duration::from_secs(DEFAULT_REFRESH_SECS),
             pool_size: DEFAULT_POOL_SIZE,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            statement_timeout: crate::db::STATEMENT_TIMEOUT,
             graphql_body_limit: DEFAULT_GRAPHQL_BODY_LIMIT,
             ws_init_timeout: Duration::from_secs(DEFAULT_WS_INIT_TIMEOUT_SECS),
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
@@ -102,9 +111,11 @@ impl std::fmt::Debug for Config {
             .field("refresh_interval", &self.refresh_interval)
             .field("pool_size", &self.pool_size)
             .field("request_timeout", &self.request_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .field("graphql_body_limit", &self.graphql_body_limit)
             .field("ws_init_timeout", &self.ws_init_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field("header_timeout", &self.header_timeout)
             .field("max_connections", &self.max_connections)
             .finish()
     }

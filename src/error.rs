@@ -14,6 +14,21 @@ use crate::auth::AuthError;
 use crate::db::DbError;
 use crate::ingest::IngestError;
 
+/// Seconds a client is asked to wait before retrying a `SERVICE_UNAVAILABLE` answer
+/// (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+/// Adds `Retry-After` to a 503 answer: every "busy" answer carries it.
+pub fn with_retry_after(mut response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+        );
+    }
+    response
+}
+
 /// An error answered by the API, over HTTP or GraphQL.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -87,8 +102,8 @@ impl From<AuthError> for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        if crate::db::is_pool_timeout(&e) {
-            tracing::warn!(error = %e, "no database connection in time");
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "the database cannot serve now");
             ApiError::Unavailable
         } else {
             ApiError::Internal(e)
@@ -134,7 +149,7 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
-        response
+        with_retry_after(response)
     }
 }
 

@@ -209,6 +209,36 @@ pub fn is_pool_timeout(e: &DbError) -> bool {
     matches!(e, DbError::Pool(deadpool_postgres::PoolError::Timeout(_)))
 }
 
+/// Whether the database could not serve now rather than failed: no connection in time or
+/// none could be made (the server unreachable, refusing, shutting down), the connection
+/// lost mid-statement, a statement cancelled by its time limit, the server out of
+/// connections. Callers answer "busy, try again" for these; anything else is a fault.
+pub fn is_unavailable(e: &DbError) -> bool {
+    match e {
+        // Every pool error is about getting a connection: in time, or at all.
+        DbError::Pool(_) => true,
+        DbError::Postgres(e) => {
+            if e.is_closed() {
+                return true;
+            }
+            match e.code() {
+                // 57014 query_canceled (statement_timeout, or a cancel request), 57P0x the
+                // server shutting down or starting, 53300 too many connections, 53400
+                // configuration limit, class 08 connection exceptions.
+                Some(code) => {
+                    matches!(
+                        code.code(),
+                        "57014" | "57P01" | "57P02" | "57P03" | "53300" | "53400"
+                    ) || code.code().starts_with("08")
+                }
+                // No answer of the server: an I/O failure on the socket.
+                None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Creates the database named in `url` when it does not exist yet, connecting to the
 /// server's `postgres` database to do so. A newcomer's first `serve` just works.
 pub async fn ensure_database(url: &str) -> Result<(), DbError> {

@@ -63,6 +63,73 @@ fn code_the_rest(response: &mut async_graphql::Response) {
     }
 }
 
+/// Whether a value holds a NUL character in a string (or an object key), at any depth.
+fn holds_nul(value: &async_graphql::Value) -> bool {
+    match value {
+        async_graphql::Value::String(s) => s.contains('\0'),
+        async_graphql::Value::List(items) => items.iter().any(holds_nul),
+        async_graphql::Value::Object(fields) => fields
+            .iter()
+            .any(|(key, v)| key.as_str().contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// Whether a literal of the document (an argument, a directive's argument, a variable's
+/// default) holds a NUL character.
+fn document_holds_nul(document: &async_graphql::parser::types::ExecutableDocument) -> bool {
+    use async_graphql::parser::types::{Directive, Selection, SelectionSet};
+    use async_graphql::Positioned;
+
+    // A literal with its variables read as null (the variables are checked on their own).
+    macro_rules! literal_holds_nul {
+        ($value:expr) => {
+            $value
+                .clone()
+                .into_const_with(|_| Ok::<_, std::convert::Infallible>(async_graphql::Value::Null))
+                .is_ok_and(|v| holds_nul(&v))
+        };
+    }
+
+    fn directives(list: &[Positioned<Directive>]) -> bool {
+        list.iter().any(|d| {
+            d.node
+                .arguments
+                .iter()
+                .any(|(_, v)| literal_holds_nul!(v.node))
+        })
+    }
+    fn selections(set: &SelectionSet) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => {
+                f.node
+                    .arguments
+                    .iter()
+                    .any(|(_, v)| literal_holds_nul!(v.node))
+                    || directives(&f.node.directives)
+                    || selections(&f.node.selection_set.node)
+            }
+            Selection::FragmentSpread(s) => directives(&s.node.directives),
+            Selection::InlineFragment(i) => {
+                directives(&i.node.directives) || selections(&i.node.selection_set.node)
+            }
+        })
+    }
+    document.operations.iter().any(|(_, op)| {
+        op.node.variable_definitions.iter().any(|v| {
+            v.node
+                .default_value
+                .as_ref()
+                .is_some_and(|d| holds_nul(&d.node))
+                || directives(&v.node.directives)
+        }) || directives(&op.node.directives)
+            || selections(&op.node.selection_set.node)
+    }) || document
+        .fragments
+        .values()
+        .any(|f| directives(&f.node.directives) || selections(&f.node.selection_set.node))
+}
+
 #[async_graphql::async_trait::async_trait]
 impl async_graphql::extensions::Extension for ErrorCodesExtension {
     async fn request(
@@ -97,10 +164,21 @@ impl async_graphql::extensions::Extension for ErrorCodesExtension {
         variables: &async_graphql::Variables,
         next: async_graphql::extensions::NextParseQuery<'_>,
     ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut error| {
+        let document = next.run(ctx, query, variables).await.map_err(|mut error| {
             set_code(&mut error, "GRAPHQL_PARSE_FAILED");
             error
-        })
+        })?;
+        // Text in PostgreSQL cannot hold NUL: a string that does is the client's error,
+        // refused here for every transport before any resolver reads it.
+        if variables.iter().any(|(_, value)| holds_nul(value)) || document_holds_nul(&document) {
+            let mut error = async_graphql::ServerError::new(
+                "a string argument or variable holds a NUL character (\\u0000), which no field accepts",
+                None,
+            );
+            set_code(&mut error, "BAD_USER_INPUT");
+            return Err(error);
+        }
+        Ok(document)
     }
 
     async fn validation(

@@ -121,6 +121,8 @@ pub enum Refusal {
     Unauthenticated(String),
     /// A token that may not use the API (the message says why).
     Forbidden(String),
+    /// The agents could not be read now (the database busy or unreachable): try again.
+    Unavailable,
     /// The agents could not be read (logged where it happened).
     Internal,
 }
@@ -130,6 +132,7 @@ impl Refusal {
     pub fn message(&self) -> &str {
         match self {
             Refusal::Unauthenticated(message) | Refusal::Forbidden(message) => message,
+            Refusal::Unavailable => "the service is busy; try again shortly",
             Refusal::Internal => "internal server error",
         }
     }
@@ -140,6 +143,7 @@ impl From<&Refusal> for ApiError {
         match refusal {
             Refusal::Unauthenticated(message) => ApiError::Unauthenticated(message.clone()),
             Refusal::Forbidden(message) => ApiError::Forbidden(message.clone()),
+            Refusal::Unavailable => ApiError::Unavailable,
             Refusal::Internal => ApiError::Internal(crate::db::DbError::Unexpected(
                 "the agents could not be read while authenticating".into(),
             )),
@@ -168,6 +172,10 @@ impl Auth {
             Ok(None) => Auth::Refused(Refusal::Unauthenticated(
                 "the token names no agent of its organization".into(),
             )),
+            Err(e) if crate::db::is_unavailable(&e) => {
+                tracing::warn!(error = %e, "authenticating a GraphQL request: database busy");
+                Auth::Refused(Refusal::Unavailable)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "authenticating a GraphQL request");
                 Auth::Refused(Refusal::Internal)

@@ -17,7 +17,6 @@ use deadpool_postgres::Pool;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse};
@@ -70,14 +69,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/events",
             post(ingest_events).layer(DefaultBodyLimit::max(ingest::MAX_BODY_BYTES)),
         )
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            crate::config::INGEST_TIMEOUT,
-        ));
+        .layer(axum::middleware::from_fn(|request, next| {
+            time_limit(crate::config::INGEST_TIMEOUT, request, next)
+        }));
     // A request that cannot finish in this time is stuck; dropping it cancels its database
     // work (db::run). WebSocket upgrades answer at once and are not concerned.
+    let request_timeout = state.request_timeout;
     let timeout =
-        TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, state.request_timeout);
+        axum::middleware::from_fn(move |request, next| time_limit(request_timeout, request, next));
     let reads = Router::new()
         .route("/graphql", get(crate::web::graphiql).post(graphql_request))
         .route("/graphql/ws", get(graphql_ws))
@@ -179,7 +178,41 @@ async fn graphql_request(State(state): State<AppState>, request: Request) -> Res
         Err(message) => return graphql_refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
     };
     let auth = Auth::resolve(&state.pool, state.keys.authenticate(&parts.headers)).await;
-    GraphQLResponse::from(state.schema.execute(request.data(auth)).await).into_response()
+    let response = state.schema.execute(request.data(auth)).await;
+    // Busy is answered alike on every path: 503 with Retry-After (the body stays GraphQL's).
+    let busy = response.errors.iter().any(|e| {
+        e.extensions.as_ref().and_then(|x| x.get("code"))
+            == Some(&async_graphql::Value::from(ApiError::Unavailable.code()))
+    });
+    let mut answer = GraphQLResponse::from(response).into_response();
+    if busy {
+        *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    crate::error::with_retry_after(answer)
+}
+
+/// The request time limit: a request that cannot finish in `limit` is stuck; dropping it
+/// cancels its database work (db::run), and the client is told the service is busy, in
+/// the body format of its route (GraphQL's for `/graphql`).
+async fn time_limit(limit: Duration, request: Request, next: axum::middleware::Next) -> Response {
+    let graphql = request.uri().path() == "/graphql";
+    let path = request.uri().path().to_string();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%path, limit_secs = limit.as_secs_f64(), "request time limit reached");
+            let error = ApiError::Unavailable;
+            if graphql {
+                crate::error::with_retry_after(graphql_refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    error.code(),
+                    error.to_string(),
+                ))
+            } else {
+                error.into_response()
+            }
+        }
+    }
 }
 
 /// The body length a request declares (`Content-Length`), if any.
@@ -216,9 +249,16 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 async fn graphql_ws(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // From here the connection carries WebSocket frames, not request heads.
+    if let Some(axum::extract::ConnectInfo(activity)) =
+        extensions.get::<axum::extract::ConnectInfo<conn::Activity>>()
+    {
+        activity.upgraded();
+    }
     let limit = state.graphql_body_limit;
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
@@ -247,7 +287,24 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// `/readyz` answers within this, whatever the database does: a load balancer probing
+/// with a short timeout sees a red light, not a hang.
+const READY_WITHIN: Duration = Duration::from_millis(900);
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(READY_WITHIN, readiness(&state)).await {
+        Ok(answer) => answer.into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"status": "not ready", "reason": "the database did not answer within 1 s"}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn readiness(state: &AppState) -> impl IntoResponse {
     let not_ready = |reason: &str| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -309,7 +366,11 @@ impl Application {
         crate::auth::check_secret(&config.jwt_secret).map_err(StartError::Config)?;
         telemetry::prometheus();
         db::ensure_database(&config.database_url).await?;
-        let pool = db::pool(&config.database_url, config.pool_size)?;
+        let pool = db::pool_with(
+            &config.database_url,
+            config.pool_size,
+            Some(config.statement_timeout),
+        )?;
         db::migrate(&pool).await?;
         if refresher::refresh_once(&pool).await?.is_none() {
             tracing::info!("another instance is refreshing the daily columns");
@@ -336,7 +397,10 @@ impl Application {
         let listener = conn::CappedListener::new(
             listener,
             conn::connection_cap(config.max_connections),
-            config.idle_timeout,
+            conn::Timeouts {
+                idle: config.idle_timeout,
+                head: config.header_timeout,
+            },
         );
         Ok(Application {
             shutdown,

@@ -45,6 +45,8 @@ pub enum Ending {
     TooBig,
     /// Shutdown.
     GoingAway,
+    /// The database could not serve now: try again later.
+    Busy,
     /// Our fault.
     Internal,
 }
@@ -61,6 +63,7 @@ impl Ending {
             Ending::InitTimeout => (4408, "Connection initialisation timeout"),
             Ending::TooBig => (1009, "Message too big"),
             Ending::GoingAway => (1001, "Server shutting down"),
+            Ending::Busy => (1013, "Try again later: the service is busy"),
             Ending::Internal => (1011, "Internal server error"),
         };
         CloseFrame {
@@ -166,10 +169,10 @@ pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol
                         Ok(data)
                     }
                     Auth::Refused(refusal) => {
-                        decision.decide(if refusal == Refusal::Internal {
-                            Ending::Internal
-                        } else {
-                            Ending::Refused
+                        decision.decide(match refusal {
+                            Refusal::Internal => Ending::Internal,
+                            Refusal::Unavailable => Ending::Busy,
+                            _ => Ending::Refused,
                         });
                         phase_tx.send_replace(Phase::Refused);
                         // Legacy clients read it in `connection_error`.

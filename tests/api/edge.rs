@@ -361,3 +361,61 @@ async fn a_request_answered_slower_than_the_idle_timeout_is_not_cut() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"accepted\":1"), "{body}");
 }
+
+#[tokio::test]
+async fn a_trickling_request_head_is_closed_at_its_deadline_while_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let db = std::sync::Arc::new(crate::common::TestDb::new().await);
+    let app = crate::common::spawn_app_with(db, None, |config| cockpit::config::Config {
+        header_timeout: std::time::Duration::from_secs(1),
+        idle_timeout: std::time::Duration::from_secs(30),
+        ..config
+    })
+    .await;
+    app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    // A WebSocket opened now outlives the head deadline: it sends frames, not heads.
+    let mut ws = WsClient::connect(&app, false).await;
+    ws.init(Some(&app.agent_token("acme", "sup")))
+        .await
+        .expect("ack");
+
+    // A head that never ends: one byte every 100 ms, so never idle for 30 s.
+    let socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port()))
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = socket.into_split();
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .expect("start a head");
+    let trickle = tokio::spawn(async move {
+        while writer.write_all(b"a").await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    // Meanwhile a keep-alive client is served, pausing between its requests past the
+    // head deadline (between requests a connection is idle, not sending a head).
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let answer = client
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .expect("GET /healthz");
+        assert_eq!(answer.status().as_u16(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+    // The trickling socket was closed by the server, without an answer.
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(crate::common::ws::WAIT, reader.read_to_end(&mut buffer))
+        .await
+        .expect("the server closes a trickling head");
+    assert!(
+        read.is_err() || !String::from_utf8_lossy(&buffer).contains("200 OK"),
+        "the trickled request was answered: {}",
+        String::from_utf8_lossy(&buffer)
+    );
+    trickle.abort();
+    let answer = ws.execute("me", "{ me { id } }", json!({})).await;
+    assert_eq!(answer["data"]["me"]["id"], "sup", "{answer}");
+}

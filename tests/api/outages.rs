@@ -222,7 +222,26 @@ async fn a_frozen_database_connection_turns_into_a_timely_503_and_the_service_re
         .await
         .expect("the request hung on the frozen connection")
         .expect("an answer");
+    // Busy, in words a retrying client reads: 503, Retry-After, the code in the body.
     assert_eq!(answer.status().as_u16(), 503);
+    assert!(answer.headers().contains_key("retry-after"));
+    let body: Value = answer.json().await.expect("a GraphQL body");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+        "{body}"
+    );
+    // /readyz turns red within 1 s whatever the database does (bounded here at 3 s: a
+    // probe with a short timeout sees a red light, not a hang).
+    let ready = tokio::time::timeout(
+        Duration::from_secs(3),
+        http.get(format!("{base}/readyz")).send(),
+    )
+    .await
+    .expect("/readyz answers during a stall")
+    .expect("an answer");
+    assert_eq!(ready.status().as_u16(), 503);
+    let reason: Value = ready.json().await.expect("a JSON body");
+    assert_eq!(reason["status"], "not ready", "{reason}");
 
     // Once the path is back, fresh connections replace the frozen ones.
     proxy.thaw();
