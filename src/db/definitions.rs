@@ -283,6 +283,20 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
                     .batch_execute("ROLLBACK TO SAVEPOINT definition")
                     .await?;
                 tracing::info!(file = def.path, "definition changed shape: drop and create");
+                // The drop takes the dependent views with it: only ours, which their files
+                // re-create. Anyone else's (a BI user's view) stops the start, named.
+                let foreign = foreign_dependants(client, &objects).await?;
+                if !foreign.is_empty() {
+                    return Err(DbError::Definition(
+                        def.path,
+                        format!(
+                            "its objects changed shape and must be re-created, but {} \
+                             depend on them and are not the product's: drop them, start, \
+                             and create them again",
+                            foreign.join(", ")
+                        ),
+                    ));
+                }
                 for object in &objects {
                     let oids = function_oids(client, std::slice::from_ref(object)).await?;
                     drop_object(client, object, &oids, true).await?;
@@ -335,6 +349,46 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
         )
         .await?;
     Ok(applied)
+}
+
+/// The views (at any depth) that depend on `objects` and that no definition declares.
+async fn foreign_dependants(
+    client: &tokio_postgres::Client,
+    objects: &[SqlObject],
+) -> Result<Vec<String>, DbError> {
+    let mut oids = function_oids(client, objects).await?;
+    for object in objects {
+        if let SqlObject::View(name) = object {
+            let oid: Option<i64> = client
+                .query_one("SELECT to_regclass($1)::oid::bigint", &[name])
+                .await?
+                .get(0);
+            oids.extend(oid);
+        }
+    }
+    let rows = client
+        .query(
+            "WITH RECURSIVE dependant(oid) AS (
+                 SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+                  WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid::bigint = ANY ($1)
+                 UNION
+                 SELECT r.ev_class FROM dependant x
+                   JOIN pg_depend d ON d.refobjid = x.oid AND d.classid = 'pg_rewrite'::regclass
+                   JOIN pg_rewrite r ON r.oid = d.objid
+             )
+             SELECT DISTINCT n.nspname || '.' || c.relname
+               FROM dependant x JOIN pg_class c ON c.oid = x.oid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.oid::bigint <> ALL ($1)",
+            &[&oids],
+        )
+        .await?;
+    let ours: BTreeSet<SqlObject> = DEFINITIONS.iter().flat_map(|d| declared(d.sql)).collect();
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .filter(|name| !ours.contains(&SqlObject::View(name.clone())))
+        .collect())
 }
 
 /// Whether PostgreSQL refused a `CREATE OR REPLACE` because the object changed shape.

@@ -228,3 +228,34 @@ async fn every_function_view_and_trigger_has_exactly_one_definition_under_sql() 
     let ordered: BTreeSet<String> = DEFINITIONS.iter().map(|d| d.path.to_string()).collect();
     assert_eq!(defining_files, ordered);
 }
+
+#[tokio::test]
+async fn a_reshaped_view_that_someone_else_built_on_stops_the_start_with_its_name() {
+    let db = TestDb::new().await;
+    let c = client(&db).await;
+    c.batch_execute(
+        "DROP VIEW reporting.agent_status_daily;
+         CREATE VIEW reporting.agent_status_daily AS SELECT 1 AS org_id, 2 AS seconds;
+         CREATE VIEW public.my_breaks AS SELECT seconds FROM reporting.agent_status_daily;
+         UPDATE cockpit.sql_definitions SET checksum = 'an earlier text'
+          WHERE file = 'reporting/agent_status_daily.sql';",
+    )
+    .await
+    .expect("an older view with a BI user's view on it");
+    let error = cockpit::db::migrate(&pool(&db))
+        .await
+        .expect_err("the user's view is not dropped silently");
+    let message = error.to_string();
+    assert!(
+        message.contains("reporting/agent_status_daily.sql")
+            && message.contains("public.my_breaks"),
+        "{message}"
+    );
+    // Nothing was applied: the user's view is still there.
+    let kept: bool = c
+        .query_one("SELECT to_regclass('public.my_breaks') IS NOT NULL", &[])
+        .await
+        .expect("look up")
+        .get(0);
+    assert!(kept);
+}
