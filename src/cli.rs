@@ -12,8 +12,8 @@ use crate::auth::{parse_ttl, Keys, TokenRole};
 use crate::config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT,
     DEFAULT_HEADER_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS, DEFAULT_REQUEST_TIMEOUT_SECS,
-    DEFAULT_WS_INIT_TIMEOUT_SECS,
+    DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
+    DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_WS_INIT_TIMEOUT_SECS,
 };
 use crate::startup;
 
@@ -100,6 +100,10 @@ struct ServeArgs {
     #[arg(long, env = "COCKPIT_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(usize))]
     max_connections: usize,
+    /// Most client connections one peer address may hold (0: no limit, for a service
+    /// behind a proxy, where every client has the proxy's address).
+    #[arg(long, env = "COCKPIT_MAX_CONNECTIONS_PER_PEER", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_PEER)]
+    max_connections_per_peer: usize,
 }
 
 #[derive(Subcommand)]
@@ -281,6 +285,7 @@ impl ServeArgs {
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
             ..Config::new(self.db.database_url, jwt_secret)
         })
     }

@@ -42,6 +42,8 @@ pub const DEFAULT_WS_INIT_TIMEOUT_SECS: u64 = 5;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 /// A request head must be complete this long after it began.
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Most client connections one peer address may hold: a quarter of the default cap.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 2_500;
 /// Most client connections open at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Connections in the pool of one instance.
@@ -77,6 +79,9 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Most client connections open at once (lowered to fit the open-file limit).
     pub max_connections: usize,
+    /// Most of those one peer address may hold (0: no limit; behind a proxy every client
+    /// has the proxy's address).
+    pub max_connections_per_peer: usize,
 }
 
 impl Config {
@@ -97,6 +102,7 @@ impl Config {
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
             header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
         }
     }
 }
@@ -116,6 +122,7 @@ impl std::fmt::Debug for Config {
             .field("ws_init_timeout", &self.ws_init_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("header_timeout", &self.header_timeout)
+            .field("max_connections_per_peer", &self.max_connections_per_peer)
             .field("max_connections", &self.max_connections)
             .finish()
     }

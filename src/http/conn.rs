@@ -48,10 +48,17 @@ pub fn connection_cap(wanted: usize) -> usize {
 /// closes one whose request head is not complete `head` after it began (after the accept,
 /// or after the first byte following an answer): a client trickling a header byte now and
 /// then is not idle, but it is not sending a request either.
+///
+/// The slots are shared fairly: one peer address holds at most its share, connections
+/// that have not completed a request yet (or WebSockets before their `connection_ack`)
+/// hold at most a quarter of the cap, and when every slot is taken the oldest of those is
+/// closed to make room, so `/healthz`, `/readyz` and clients that authenticated keep being
+/// served whatever one client opens.
 pub struct CappedListener {
     listener: TcpListener,
     slots: Arc<Semaphore>,
     timeouts: Timeouts,
+    registry: Arc<Registry>,
 }
 
 /// The time limits of a connection.
@@ -64,12 +71,134 @@ pub struct Timeouts {
 }
 
 impl CappedListener {
-    /// Wraps `listener`.
-    pub fn new(listener: TcpListener, cap: usize, timeouts: Timeouts) -> Self {
+    /// Wraps `listener`: `cap` connections at most, `per_peer` of them from one address
+    /// (0: no limit, e.g. behind a proxy whose address every client shares).
+    pub fn new(listener: TcpListener, cap: usize, per_peer: usize, timeouts: Timeouts) -> Self {
         CappedListener {
             listener,
             slots: Arc::new(Semaphore::new(cap)),
             timeouts,
+            registry: Arc::new(Registry {
+                per_peer,
+                pending_cap: (cap / 4).max(1),
+                state: std::sync::Mutex::new(RegistryState::default()),
+            }),
+        }
+    }
+}
+
+/// Who holds the slots: connections per peer address, and the pending ones (no request
+/// completed yet, or a WebSocket before its acknowledgement) by age.
+struct Registry {
+    per_peer: usize,
+    pending_cap: usize,
+    state: std::sync::Mutex<RegistryState>,
+}
+
+#[derive(Default)]
+struct RegistryState {
+    peers: std::collections::HashMap<std::net::IpAddr, usize>,
+    pending: std::collections::BTreeMap<u64, Arc<Standing>>,
+    next: u64,
+}
+
+/// One connection's standing: pending until it is established; closed when evicted.
+struct Standing {
+    seq: u64,
+    registry: Arc<Registry>,
+    established: std::sync::atomic::AtomicBool,
+    evicted: std::sync::atomic::AtomicBool,
+    waker: futures_util::task::AtomicWaker,
+}
+
+impl Standing {
+    /// The connection completed a request (or its WebSocket was acknowledged). The
+    /// registry's lock is taken once, not at every request.
+    fn establish(&self) {
+        if !self.established.swap(true, Ordering::SeqCst) {
+            self.registry.lock().pending.remove(&self.seq);
+        }
+    }
+
+    /// Back to pending: a WebSocket until its acknowledgement.
+    fn unestablish(self: &Arc<Self>) {
+        if self.established.swap(false, Ordering::SeqCst) {
+            self.registry.lock().pending.insert(self.seq, self.clone());
+        }
+    }
+
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
+}
+
+/// A connection's hold on the registry: its peer's count and its standing, released when
+/// the connection is dropped.
+struct Ticket {
+    peer: std::net::IpAddr,
+    standing: Arc<Standing>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut state = self.standing.registry.lock();
+        state.pending.remove(&self.standing.seq);
+        if let Some(held) = state.peers.get_mut(&self.peer) {
+            *held -= 1;
+            if *held == 0 {
+                state.peers.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RegistryState> {
+        // A panic while holding this lock leaves counts that are still counts.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Admits a connection from `peer`, pending; `None` when the peer holds its share.
+    /// The pending connections' pool full, its oldest is closed to make room.
+    fn admit(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<Ticket> {
+        let mut state = self.lock();
+        let held = state.peers.entry(peer).or_default();
+        if self.per_peer > 0 && *held >= self.per_peer {
+            return None;
+        }
+        *held += 1;
+        if state.pending.len() >= self.pending_cap {
+            if let Some((_, oldest)) = state.pending.pop_first() {
+                oldest.evict();
+            }
+        }
+        let seq = state.next;
+        state.next += 1;
+        let standing = Arc::new(Standing {
+            seq,
+            registry: self.clone(),
+            established: std::sync::atomic::AtomicBool::new(false),
+            evicted: std::sync::atomic::AtomicBool::new(false),
+            waker: futures_util::task::AtomicWaker::new(),
+        });
+        state.pending.insert(seq, standing.clone());
+        Some(Ticket { peer, standing })
+    }
+
+    /// Closes the oldest pending connection other than `newcomer`'s, if there is one
+    /// (every slot is taken and `newcomer` waits for one).
+    fn evict_oldest(&self, newcomer: u64) -> bool {
+        let mut state = self.lock();
+        let oldest = state.pending.keys().copied().find(|seq| *seq != newcomer);
+        match oldest.and_then(|seq| state.pending.remove(&seq)) {
+            Some(standing) => {
+                standing.evict();
+                true
+            }
+            None => false,
         }
     }
 }
@@ -79,25 +208,45 @@ impl axum::serve::Listener for CappedListener {
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // The semaphore is never closed.
-        let slot = loop {
-            match self.slots.clone().acquire_owned().await {
-                Ok(slot) => break slot,
-                Err(_) => tokio::task::yield_now().await,
-            }
-        };
         loop {
-            match self.listener.accept().await {
-                Ok((stream, address)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (Connection::new(stream, slot, self.timeouts), address);
-                }
+            let (stream, address) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
                 // Out of descriptors and the like: wait a little, as axum does.
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-            }
+            };
+            let Some(ticket) = self.registry.admit(address.ip()) else {
+                // The peer holds its share: closed at once.
+                tracing::debug!(peer = %address.ip(), "a peer over its share of connections");
+                drop(stream);
+                continue;
+            };
+            // Every slot taken: the oldest connection that has not completed a request
+            // makes room for this one. (The semaphore is never closed.)
+            let slot = match self.slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    if self.registry.evict_oldest(ticket.standing.seq) {
+                        tracing::debug!(
+                            "every connection slot taken: closed the oldest pending one"
+                        );
+                    }
+                    loop {
+                        match self.slots.clone().acquire_owned().await {
+                            Ok(slot) => break slot,
+                            Err(_) => tokio::task::yield_now().await,
+                        }
+                    }
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            return (
+                Connection::new(stream, slot, self.timeouts, ticket),
+                address,
+            );
         }
     }
 
@@ -123,26 +272,43 @@ pub struct Connection {
     head: Option<(Instant, usize)>,
     deadline: Pin<Box<Sleep>>,
     busy: Activity,
+    _ticket: Ticket,
 }
 
 /// What the requests of one connection are doing: how many are being answered (a slow
 /// ingest is not idleness), how many have started (a head was complete), and whether the
 /// connection became a WebSocket (no more request heads). Given to every request as
 /// `ConnectInfo<Activity>`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct Activity(Arc<ActivityCounts>);
 
-#[derive(Debug, Default)]
 struct ActivityCounts {
     answering: AtomicUsize,
     started: AtomicUsize,
     upgraded: std::sync::atomic::AtomicBool,
+    standing: Arc<Standing>,
+}
+
+impl std::fmt::Debug for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Activity")
+            .field("answering", &self.0.answering)
+            .field("started", &self.0.started)
+            .finish()
+    }
 }
 
 impl Activity {
-    /// The connection is now a WebSocket: no request head will follow.
+    /// The connection is now a WebSocket: no request head will follow, and it is pending
+    /// again until its `connection_init` is acknowledged.
     pub fn upgraded(&self) {
         self.0.upgraded.store(true, Ordering::SeqCst);
+        self.0.standing.unestablish();
+    }
+
+    /// The WebSocket's `connection_init` was acknowledged: an established connection.
+    pub fn acknowledged(&self) {
+        self.0.standing.establish();
     }
 }
 
@@ -166,6 +332,9 @@ pub async fn mark_busy(
     if let Some(counts) = &activity {
         counts.started.fetch_add(1, Ordering::SeqCst);
         counts.answering.fetch_add(1, Ordering::SeqCst);
+        // A complete request: no longer a pending connection (a WebSocket upgrade makes
+        // it pending again until its acknowledgement).
+        counts.standing.establish();
     }
     // Decremented even when the request is dropped (its client left).
     struct Done(Option<Arc<ActivityCounts>>);
@@ -181,8 +350,19 @@ pub async fn mark_busy(
 }
 
 impl Connection {
-    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, timeouts: Timeouts) -> Self {
+    fn new(
+        stream: TcpStream,
+        slot: OwnedSemaphorePermit,
+        timeouts: Timeouts,
+        ticket: Ticket,
+    ) -> Self {
         let now = Instant::now();
+        let busy = Activity(Arc::new(ActivityCounts {
+            answering: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            upgraded: std::sync::atomic::AtomicBool::new(false),
+            standing: ticket.standing.clone(),
+        }));
         Connection {
             stream,
             _slot: slot,
@@ -191,7 +371,8 @@ impl Connection {
             // The first head is under way from the accept.
             head: Some((now, 0)),
             deadline: Box::pin(tokio::time::sleep(timeouts.idle.min(timeouts.head))),
-            busy: Activity::default(),
+            busy,
+            _ticket: ticket,
         }
     }
 
@@ -246,6 +427,18 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // Closed to make room for others (it never completed a request).
+        let evicted = {
+            let standing = &self.busy.0.standing;
+            standing.waker.register(cx.waker());
+            standing.evicted.load(Ordering::SeqCst)
+        };
+        if evicted {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed to make room: every connection slot was taken",
+            )));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(outcome) => {

@@ -254,9 +254,10 @@ async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // From here the connection carries WebSocket frames, not request heads.
-    if let Some(axum::extract::ConnectInfo(activity)) =
-        extensions.get::<axum::extract::ConnectInfo<conn::Activity>>()
-    {
+    let activity = extensions
+        .get::<axum::extract::ConnectInfo<conn::Activity>>()
+        .map(|info| info.0.clone());
+    if let Some(activity) = &activity {
         activity.upgraded();
     }
     let limit = state.graphql_body_limit;
@@ -264,7 +265,7 @@ async fn graphql_ws(
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| ws::serve(state, socket, protocol))
+        .on_upgrade(move |socket| ws::serve(state, socket, protocol, activity))
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
@@ -394,9 +395,11 @@ impl Application {
         };
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
+        let cap = conn::connection_cap(config.max_connections);
         let listener = conn::CappedListener::new(
             listener,
-            conn::connection_cap(config.max_connections),
+            cap,
+            config.max_connections_per_peer.min(cap),
             conn::Timeouts {
                 idle: config.idle_timeout,
                 head: config.header_timeout,

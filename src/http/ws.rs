@@ -114,7 +114,12 @@ impl Decision {
 }
 
 /// Serves one upgraded socket until the client leaves or the server ends it.
-pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
+pub async fn serve(
+    state: AppState,
+    socket: WebSocket,
+    protocol: GraphQLProtocol,
+    activity: Option<super::conn::Activity>,
+) {
     let _open = state.open_sockets.clone();
     let decision = Arc::new(Decision::default());
     let (phase_tx, phase_rx) = watch::channel(Phase::Waiting);
@@ -148,6 +153,7 @@ pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol
         let decision = decision.clone();
         GraphQLWebSocket::new_with_pair(out_tx, input, state.schema.clone(), protocol)
             .on_connection_init(move |payload| async move {
+                let activity = activity;
                 let claims = payload
                     .get("Authorization")
                     .or_else(|| payload.get("authorization"))
@@ -158,6 +164,10 @@ pub async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol
                 let exp = claims.as_ref().map(|c| c.exp).unwrap_or(0);
                 match Auth::resolve(&pool, claims).await {
                     Auth::Viewer(viewer) => {
+                        // Acknowledged: the connection holds an established slot now.
+                        if let Some(activity) = &activity {
+                            activity.acknowledged();
+                        }
                         phase_tx.send_replace(Phase::Ready {
                             org: viewer.org.clone(),
                             agent_id: viewer.agent_id.clone(),

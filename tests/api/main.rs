@@ -30,6 +30,7 @@ mod reporting;
 mod screen;
 mod search;
 mod service_level;
+mod slots;
 mod sockets;
 mod sql_api;
 mod status;
