@@ -1,6 +1,7 @@
 //! The HTTP surface: router, shared state, and the [`Application`] that binds and serves.
 
 mod conn;
+mod memory;
 mod ws;
 
 use std::future::Future;
@@ -244,6 +245,9 @@ fn graphql_refusal(status: StatusCode, code: &'static str, message: String) -> R
         .into_response()
 }
 
+/// Read buffer of a WebSocket, bytes.
+const WS_READ_BUFFER: usize = 1024;
+
 /// Longest wait at shutdown for the WebSockets to close, and for each background task.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -265,6 +269,12 @@ async fn graphql_ws(
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(limit)
         .max_frame_size(limit)
+        // Small buffers: most sockets carry small messages, and a flood of idle ones must
+        // not cost 128 KiB each (the codec's default, allocated at the upgrade); a larger
+        // message still fits, the buffer growing to its frame. Written messages are
+        // flushed at once (live pushes).
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| ws::serve(state, socket, protocol, activity))
 }
 
@@ -443,6 +453,7 @@ impl Application {
             self.state.refresh_interval,
             cancel.clone(),
         ));
+        let trimmer = tokio::spawn(memory::run(cancel.clone()));
         let listener = tokio::spawn(listener::run(
             self.listen_url,
             self.state.hub.clone(),
@@ -466,7 +477,11 @@ impl Application {
         drop(self.state);
         let mut sockets_closed = self.sockets_closed;
         let _ = tokio::time::timeout(DRAIN, sockets_closed.recv()).await;
-        for (name, mut task) in [("refresher", refresher), ("listener", listener)] {
+        for (name, mut task) in [
+            ("refresher", refresher),
+            ("listener", listener),
+            ("memory", trimmer),
+        ] {
             if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
                 tracing::warn!(task = name, "did not stop in time; aborted");
                 task.abort();

@@ -20,6 +20,7 @@ mod ingest_edge;
 mod insights;
 mod insights_live;
 mod live;
+mod memory;
 mod metrics;
 mod nul;
 mod ordering;
