@@ -147,6 +147,23 @@ async fn a_statement_past_its_time_limit_is_busy_on_graphql_and_ingest() {
     let held = hold_okan(&app).await;
     let waiting = change_okans_status(&app);
     assert_busy(waiting.await.expect("the mutation"), true).await;
+    // The same over WebSocket: the error carries the code.
+    let mut ws = WsClient::connect(&app, false).await;
+    ws.init(Some(&app.agent_token("acme", "okan")))
+        .await
+        .expect("ack");
+    let answer = ws
+        .execute(
+            "1",
+            "mutation { setAgentStatus(agentId: \"okan\", status: BREAK) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_codes(&answer),
+        vec!["SERVICE_UNAVAILABLE"],
+        "{answer}"
+    );
     held.batch_execute("COMMIT").await.expect("release okan");
 
     // Ingest waiting on its organization's lock, held by the test, past the limit.

@@ -254,5 +254,39 @@ async fn a_frozen_database_connection_turns_into_a_timely_503_and_the_service_re
         assert_eq!(status, 503);
         assert!(tokio::time::Instant::now() < deadline, "never recovered");
     }
+
+    // The database lost (connections cut, new ones refused): busy too, never a 500, on
+    // GraphQL and ingest alike.
+    proxy.cut();
+    let answer = tokio::time::timeout(HANG_GUARD, products())
+        .await
+        .expect("no hang when the database is lost")
+        .expect("an answer");
+    assert_eq!(answer.status().as_u16(), 503);
+    assert!(answer.headers().contains_key("retry-after"));
+    let body: Value = answer.json().await.expect("a GraphQL body");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+        "{body}"
+    );
+    let ingest = tokio::time::timeout(
+        HANG_GUARD,
+        http.post(format!("{base}/v1/events"))
+            .bearer_auth(&service)
+            .json(&json!([{"id": "lost-1", "type": "customer_message", "at": minutes_ago(1), "conversation": "c"}]))
+            .send(),
+    )
+    .await
+    .expect("no hang when the database is lost")
+    .expect("an answer");
+    assert_eq!(ingest.status().as_u16(), 503);
+    assert!(ingest.headers().contains_key("retry-after"));
+    let body: Value = ingest.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    while products().await.expect("query").status().as_u16() != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never recovered");
+    }
     server.abort();
 }
