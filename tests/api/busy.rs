@@ -73,7 +73,7 @@ fn change_okans_status(app: &TestApp) -> tokio::task::JoinHandle<reqwest::Respon
 }
 
 /// Asserts a busy answer: 503, `Retry-After`, and the code in the route's body format.
-async fn assert_busy(response: reqwest::Response, graphql: bool) {
+pub async fn assert_busy(response: reqwest::Response, graphql: bool) {
     assert_eq!(response.status().as_u16(), 503);
     let retry = response
         .headers()
