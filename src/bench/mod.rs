@@ -203,6 +203,7 @@ async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
 
 /// A keep-alive HTTP/1.1 client of the in-process service (one connection per client
 /// reused across requests, as a platform's sender would).
+#[derive(Clone)]
 struct HttpClient {
     port: u16,
     client: hyper_util::client::legacy::Client<
