@@ -257,21 +257,31 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
         stored.iter().map(|row| (row.get(0), row.get(1))).collect();
     let mut applied = Applied::default();
     let mut present = catalog(client).await?;
-    for def in DEFINITIONS {
-        let objects = declared(def.sql);
-        let checksum: String = client
-            .query_one("SELECT md5($1)", &[&def.sql])
-            .await?
-            .get(0);
-        let changed = stored.get(def.path) != Some(&checksum);
+    // What each file declares, and the md5 of every file in one round trip.
+    let declared_by: Vec<Vec<SqlObject>> = DEFINITIONS.iter().map(|d| declared(d.sql)).collect();
+    let declared_all: BTreeSet<SqlObject> = declared_by.iter().flatten().cloned().collect();
+    let texts: Vec<&str> = DEFINITIONS.iter().map(|d| d.sql).collect();
+    let checksums: Vec<String> = client
+        .query(
+            "SELECT md5(t) FROM unnest($1::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n",
+            &[&texts],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for ((def, objects), checksum) in DEFINITIONS.iter().zip(&declared_by).zip(&checksums) {
+        let changed = stored.get(def.path) != Some(checksum);
         let missing = objects.iter().any(|o| !present.contains(o));
         if !changed && !missing {
             continue;
         }
         let mut before = Vec::new();
-        for object in &objects {
+        for object in objects {
             before.push(function_oids(client, std::slice::from_ref(object)).await?);
         }
+        // Whether this file dropped anything (the catalog is read again only then).
+        let mut dropped = false;
         client.batch_execute("SAVEPOINT definition").await?;
         match client.batch_execute(def.sql).await {
             Ok(()) => client.batch_execute("RELEASE SAVEPOINT definition").await?,
@@ -285,7 +295,7 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
                 tracing::info!(file = def.path, "definition changed shape: drop and create");
                 // The drop takes the dependent views with it: only ours, which their files
                 // re-create. Anyone else's (a BI user's view) stops the start, named.
-                let foreign = foreign_dependants(client, &objects).await?;
+                let foreign = foreign_dependants(client, objects, &declared_all).await?;
                 if !foreign.is_empty() {
                     return Err(DbError::Definition(
                         def.path,
@@ -297,10 +307,10 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
                         ),
                     ));
                 }
-                for object in &objects {
-                    let oids = function_oids(client, std::slice::from_ref(object)).await?;
-                    drop_object(client, object, &oids, true).await?;
+                for object in objects {
+                    drop_object(client, object, true).await?;
                 }
+                dropped = true;
                 client
                     .batch_execute(def.sql)
                     .await
@@ -313,7 +323,10 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
             let after = function_oids(client, std::slice::from_ref(object)).await?;
             if after.iter().any(|oid| !before.contains(oid)) {
                 for oid in before.iter().filter(|oid| after.contains(oid)) {
-                    applied.retired.push(drop_function(client, *oid).await?);
+                    applied
+                        .retired
+                        .push(drop_function(client, *oid, false).await?);
+                    dropped = true;
                 }
             }
         }
@@ -321,15 +334,16 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
             .execute(
                 "INSERT INTO cockpit.sql_definitions (file, checksum) VALUES ($1, $2)
                  ON CONFLICT (file) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",
-                &[&def.path, &checksum],
+                &[&def.path, checksum],
             )
             .await?;
         applied.files.push(def.path);
-        present = catalog(client).await?;
+        if dropped {
+            present = catalog(client).await?;
+        }
     }
     // Objects no file declares any more: triggers first, then views, then functions.
-    let declared_all: BTreeSet<SqlObject> =
-        DEFINITIONS.iter().flat_map(|d| declared(d.sql)).collect();
+    // (`present` may still list what a cascade dropped: the drops below are IF EXISTS.)
     let mut retired: Vec<&SqlObject> = present.difference(&declared_all).collect();
     retired.sort_by_key(|o| match o {
         SqlObject::Trigger { .. } => 0,
@@ -337,8 +351,7 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
         SqlObject::Function(_) => 2,
     });
     for object in retired {
-        let oids = function_oids(client, std::slice::from_ref(object)).await?;
-        drop_object(client, object, &oids, false).await?;
+        drop_object(client, object, false).await?;
         applied.retired.push(object.to_string());
     }
     let files: Vec<&str> = DEFINITIONS.iter().map(|d| d.path).collect();
@@ -355,6 +368,7 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
 async fn foreign_dependants(
     client: &tokio_postgres::Client,
     objects: &[SqlObject],
+    ours: &BTreeSet<SqlObject>,
 ) -> Result<Vec<String>, DbError> {
     let mut oids = function_oids(client, objects).await?;
     for object in objects {
@@ -383,7 +397,6 @@ async fn foreign_dependants(
             &[&oids],
         )
         .await?;
-    let ours: BTreeSet<SqlObject> = DEFINITIONS.iter().flat_map(|d| declared(d.sql)).collect();
     Ok(rows
         .iter()
         .map(|r| r.get::<_, String>(0))
@@ -424,38 +437,35 @@ async fn function_oids(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Drops one function by oid (never with its dependants: an old signature has none of
-/// ours), answering what it dropped.
-async fn drop_function(client: &tokio_postgres::Client, oid: i64) -> Result<String, DbError> {
+/// Drops one function by oid if it still exists (with its dependants when `cascade`),
+/// answering what it dropped.
+async fn drop_function(
+    client: &tokio_postgres::Client,
+    oid: i64,
+    cascade: bool,
+) -> Result<String, DbError> {
     let signature: String = client
         .query_one("SELECT $1::bigint::oid::regprocedure::text", &[&oid])
         .await?
         .get(0);
+    let cascade = if cascade { " CASCADE" } else { "" };
     client
-        .batch_execute(&format!("DROP FUNCTION {signature}"))
+        .batch_execute(&format!("DROP FUNCTION IF EXISTS {signature}{cascade}"))
         .await?;
     Ok(format!("function {signature}"))
 }
 
-/// Drops `object` if it exists (`oids`: the function's overloads), with its dependants
-/// when `cascade`.
+/// Drops `object` if it exists (a function: every overload), with its dependants when
+/// `cascade`.
 async fn drop_object(
     client: &tokio_postgres::Client,
     object: &SqlObject,
-    oids: &[i64],
     cascade: bool,
 ) -> Result<(), DbError> {
-    let cascade = if cascade { " CASCADE" } else { "" };
     match object {
         SqlObject::Function(_) => {
-            for oid in oids {
-                let signature: String = client
-                    .query_one("SELECT $1::bigint::oid::regprocedure::text", &[oid])
-                    .await?
-                    .get(0);
-                client
-                    .batch_execute(&format!("DROP FUNCTION IF EXISTS {signature}{cascade}"))
-                    .await?;
+            for oid in function_oids(client, std::slice::from_ref(object)).await? {
+                drop_function(client, oid, cascade).await?;
             }
         }
         SqlObject::View(name) => {
@@ -473,8 +483,9 @@ async fn drop_object(
             };
             client
                 .batch_execute(&format!(
-                    "DROP {what} IF EXISTS {}{cascade}",
-                    qualified(name)
+                    "DROP {what} IF EXISTS {}{}",
+                    qualified(name),
+                    if cascade { " CASCADE" } else { "" }
                 ))
                 .await?;
         }

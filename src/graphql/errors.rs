@@ -170,7 +170,12 @@ impl async_graphql::extensions::Extension for ErrorCodesExtension {
         })?;
         // Text in PostgreSQL cannot hold NUL: a string that does is the client's error,
         // refused here for every transport before any resolver reads it.
-        if variables.iter().any(|(_, value)| holds_nul(value)) || document_holds_nul(&document) {
+        // A literal holds NUL only through an escape (`\u…`) or the character itself: the
+        // document is walked only when its text has one.
+        let literal_may_hold_nul = query.contains("\\u") || query.contains('\0');
+        if variables.iter().any(|(_, value)| holds_nul(value))
+            || (literal_may_hold_nul && document_holds_nul(&document))
+        {
             let mut error = async_graphql::ServerError::new(
                 "a string argument or variable holds a NUL character (\\u0000), which no field accepts",
                 None,

@@ -421,6 +421,13 @@ impl Connection {
     }
 }
 
+fn evicted_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "closed to make room: every connection slot was taken",
+    )
+}
+
 impl AsyncRead for Connection {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -428,16 +435,8 @@ impl AsyncRead for Connection {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         // Closed to make room for others (it never completed a request).
-        let evicted = {
-            let standing = &self.busy.0.standing;
-            standing.waker.register(cx.waker());
-            standing.evicted.load(Ordering::SeqCst)
-        };
-        if evicted {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "closed to make room: every connection slot was taken",
-            )));
+        if self.busy.0.standing.evicted.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(evicted_error()));
         }
         let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
@@ -448,7 +447,13 @@ impl AsyncRead for Connection {
                 Poll::Ready(outcome)
             }
             Poll::Pending => {
-                self.follow_heads(false);
+                // Woken if evicted while waiting (checked again: an eviction between the
+                // first check and the registration would be missed otherwise).
+                let standing = &self.busy.0.standing;
+                standing.waker.register(cx.waker());
+                if standing.evicted.load(Ordering::SeqCst) {
+                    return Poll::Ready(Err(evicted_error()));
+                }
                 while self.deadline.as_mut().poll(cx).is_ready() {
                     let now = Instant::now();
                     self.follow_heads(false);

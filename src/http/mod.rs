@@ -196,14 +196,15 @@ async fn graphql_request(State(state): State<AppState>, request: Request) -> Res
 /// cancels its database work (db::run), and the client is told the service is busy, in
 /// the body format of its route (GraphQL's for `/graphql`).
 async fn time_limit(limit: Duration, request: Request, next: axum::middleware::Next) -> Response {
-    let graphql = request.uri().path() == "/graphql";
-    let path = request.uri().path().to_string();
+    // A cheap copy (shared bytes), read only when the limit is reached.
+    let uri = request.uri().clone();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
+            let path = uri.path();
             tracing::warn!(%path, limit_secs = limit.as_secs_f64(), "request time limit reached");
             let error = ApiError::Unavailable;
-            if graphql {
+            if path == "/graphql" {
                 crate::error::with_retry_after(graphql_refusal(
                     StatusCode::SERVICE_UNAVAILABLE,
                     error.code(),
