@@ -307,7 +307,13 @@ async fn migrate_until(pool: &Pool, target: Option<u32>) -> Result<(), DbError> 
                 Some(_) => Ok(()),
                 None => definitions::apply(&client).await.map(|applied| {
                     for file in &applied.files {
-                        tracing::info!(file = %format!("sql/{file}"), "applied definition");
+                        tracing::debug!(file = %format!("sql/{file}"), "applied definition");
+                    }
+                    if !applied.files.is_empty() {
+                        tracing::info!(
+                            files = applied.files.len(),
+                            "applied the changed definitions of sql/"
+                        );
                     }
                     for object in &applied.retired {
                         tracing::info!(%object, "retired: no definition declares it");
