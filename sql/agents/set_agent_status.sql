@@ -1,6 +1,6 @@
 -- Defines: cockpit.set_agent_status().
--- A status change (spec 1 and 4): permissions, the audit trail and status_since, in one
--- transaction.
+-- A status change (spec 1 and 4): permissions, the audit trail, status_since and the kept
+-- time in status, in one transaction.
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
@@ -58,6 +58,7 @@ BEGIN
          WHERE a.org_id = p_org AND a.agent_id = p_target;
         INSERT INTO cockpit.status_changes (org_id, agent_id, from_status, to_status, changed_by_id, changed_at)
         VALUES (p_org, p_target, v_target.status, p_status, p_actor, v_now);
+        PERFORM cockpit.keep_status_time(p_org, p_target);
         outcome := 'CHANGED';
         status := p_status;
         status_since := v_now;

@@ -49,6 +49,25 @@ BEGIN
            LATERAL (VALUES (1 + a % 3), (CASE WHEN a % 4 = 0 THEN 1 + (a + 1) % 3 END),
                            (CASE WHEN a % 9 = 0 THEN 1 + (a + 2) % 3 END)) v(p)
      WHERE p IS NOT NULL;
+    -- A status history: 12 changes a day per agent (shifts, breaks, invisible spells), the
+    -- last one to the status the agent holds now, kept as cockpit.set_agent_status keeps it.
+    INSERT INTO cockpit.status_changes (org_id, agent_id, from_status, to_status, changed_by_id, changed_at)
+    SELECT x.org_id, x.agent_id,
+           lag(x.to_status, 1, 'OFFLINE') OVER (PARTITION BY x.org_id, x.agent_id ORDER BY x.changed_at),
+           x.to_status, x.agent_id, x.changed_at
+      FROM (SELECT 'org' || o AS org_id, 'a' || a AS agent_id,
+                   CASE WHEN k = 12 * p_days
+                        THEN (ARRAY['ONLINE', 'ONLINE', 'BREAK', 'INVISIBLE', 'OFFLINE'])[1 + a % 5]
+                        ELSE (ARRAY['ONLINE', 'BREAK', 'ONLINE', 'INVISIBLE', 'OFFLINE'])[1 + (a + k) % 5]
+                   END AS to_status,
+                   now() - interval '2 minutes' - span * (1 - k::double precision / (12 * p_days))
+                   - make_interval(secs => floor(random() * 600)) AS changed_at
+              FROM generate_series(1, 10) o, generate_series(1, 200) a,
+                   generate_series(1, 12 * p_days) k) x;
+    PERFORM cockpit.keep_status_time('org' || o, NULL) FROM generate_series(1, 10) o;
+    UPDATE cockpit.agents a SET status_since = k.since
+      FROM cockpit.status_time k
+     WHERE k.org_id = a.org_id AND k.agent_id = a.agent_id;
 
     CREATE TEMP TABLE bench_conv ON COMMIT DROP AS
     SELECT i,

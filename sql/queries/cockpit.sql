@@ -11,14 +11,17 @@
 -- turns overdue, if nothing happens before). Row columns: agent_id, name, role, status,
 -- status_since, avg_first_response_seconds, first_response_count, avg_resolution_seconds,
 -- resolution_count, active, resolved, reactivated, forwarded, unanswered, oldest_unanswered_since,
--- overdue, within_target, service_level, online_seconds, break_seconds, invisible_seconds, offline_seconds (time in
--- status today up to server_now, cockpit.status_seconds). Ordered by name in Turkish
+-- overdue, within_target, service_level, online_seconds, break_seconds, invisible_seconds,
+-- offline_seconds (time in status today up to server_now: the kept row of
+-- cockpit.status_time read by cockpit.status_seconds_now, equal to cockpit.status_seconds). Ordered by name in Turkish
 -- collation, then id. The live figures are those of spec 3.5 over cockpit.conversations,
 -- whose facts ingest maintains (V15).
 WITH org AS (
-    SELECT o.org_id, o.timezone, (now() AT TIME ZONE o.timezone)::date AS today,
+    SELECT o.org_id, o.timezone, l.today,
+           (l.today::timestamp AT TIME ZONE o.timezone) AS day_start,
            o.service_level_seconds, make_interval(secs => o.service_level_seconds) AS target
       FROM cockpit.organizations o
+     CROSS JOIN LATERAL (SELECT (now() AT TIME ZONE o.timezone)::date AS today) l
      WHERE o.org_id = $1
 ),
 product AS (
@@ -85,19 +88,16 @@ agent_rows AS (
            -- Service level: within ÷ (first responses today + overdue now); null when both are 0.
            (coalesce(d.within, 0)::double precision
             / nullif(coalesce(d.frc, 0) + coalesce(act.overdue, 0), 0)) AS service_level,
-           t.online_seconds, t.break_seconds, t.invisible_seconds, t.offline_seconds
+           cockpit.status_seconds_now(k, 'ONLINE', org.today, org.day_start, now()) AS online_seconds,
+           cockpit.status_seconds_now(k, 'BREAK', org.today, org.day_start, now()) AS break_seconds,
+           cockpit.status_seconds_now(k, 'INVISIBLE', org.today, org.day_start, now()) AS invisible_seconds,
+           cockpit.status_seconds_now(k, 'OFFLINE', org.today, org.day_start, now()) AS offline_seconds
       FROM scope
       JOIN cockpit.agents a ON a.org_id = $1 AND a.agent_id = scope.agent_id
      CROSS JOIN org
       LEFT JOIN daily d ON d.agent_id = scope.agent_id
       LEFT JOIN active act ON act.agent_id = scope.agent_id
-     CROSS JOIN LATERAL (
-         SELECT max(s.seconds) FILTER (WHERE s.status = 'ONLINE') AS online_seconds,
-                max(s.seconds) FILTER (WHERE s.status = 'BREAK') AS break_seconds,
-                max(s.seconds) FILTER (WHERE s.status = 'INVISIBLE') AS invisible_seconds,
-                max(s.seconds) FILTER (WHERE s.status = 'OFFLINE') AS offline_seconds
-           FROM cockpit.status_seconds($1, a.agent_id, org.today, now()) s
-     ) t
+      LEFT JOIN cockpit.status_time k ON k.org_id = $1 AND k.agent_id = scope.agent_id
      WHERE $4::text IS NULL
         OR strpos(cockpit.search_key(a.name), cockpit.search_key($4::text)) > 0
 )

@@ -1,6 +1,6 @@
 -- Defines: cockpit.on_timezone_change(), trigger organizations_timezone_change.
 -- A change of an organization's time zone moves every day boundary: all its conversations
--- are recomputed.
+-- are recomputed, and its agents' kept time in status.
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
@@ -12,6 +12,7 @@ AS $function$
 BEGIN
     PERFORM cockpit.mark_dirty(NEW.org_id,
         ARRAY(SELECT c.conversation_id FROM cockpit.conversations c WHERE c.org_id = NEW.org_id));
+    PERFORM cockpit.keep_status_time(NEW.org_id, NULL);
     RETURN NULL;
 END
 $function$;

@@ -33,6 +33,10 @@ async fn timeline(db: &TestDb, zone: &str, changes: &[(&str, &str)]) {
             .expect("change");
         from = to.to_string();
     }
+    client
+        .execute("SELECT cockpit.keep_status_time('acme', 'a')", &[])
+        .await
+        .expect("kept time in status");
 }
 
 /// Seconds (ONLINE, BREAK, INVISIBLE, OFFLINE) of `a` on local `day`, as of `now`.
@@ -212,4 +216,132 @@ async fn the_bi_view_of_time_in_status_equals_the_definition_and_is_readable_as_
     let daily_break: i64 = view.iter().map(|(_, s)| i64::from(s[1])).sum();
     assert_eq!(weekly_break, daily_break);
     assert_eq!(daily_break, 29 * 3600, "on break from 30 to 1 hours ago");
+}
+
+/// Mismatches between the kept time in status (cockpit.status_time read by
+/// cockpit.status_seconds_now, as the cockpit statement reads it) and the definition
+/// (cockpit.status_seconds) for agent `a`, at instants at and after its last change: the
+/// change itself, 1.7 s and 3 h later, the next local midnight, the second before it, and
+/// the midnight after (the local day of each instant, as the cockpit's "today").
+async fn kept_mismatches(client: &tokio_postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "WITH o AS (SELECT timezone FROM cockpit.organizations WHERE org_id = 'acme'),
+                  k AS (SELECT k FROM cockpit.status_time k WHERE k.org_id = 'acme' AND k.agent_id = 'a'),
+                  last AS (SELECT coalesce(max(changed_at), '2026-10-30T00:00:00Z') AS at
+                             FROM cockpit.status_changes WHERE org_id = 'acme' AND agent_id = 'a'),
+                  midnight AS (SELECT ((((l.at AT TIME ZONE o.timezone)::date + 1)::timestamp)
+                                       AT TIME ZONE o.timezone) AS m1,
+                                      ((((l.at AT TIME ZONE o.timezone)::date + 2)::timestamp)
+                                       AT TIME ZONE o.timezone) AS m2
+                                 FROM last l, o),
+                  probes AS (SELECT p FROM last l, midnight m,
+                                    unnest(ARRAY[l.at, l.at + interval '1.7 seconds', l.at + interval '3 hours',
+                                                 m.m1 - interval '1 second', m.m1, m.m1 + interval '0.4 seconds',
+                                                 m.m2]) p),
+                  days AS (SELECT p, (p AT TIME ZONE o.timezone)::date AS day,
+                                  (((p AT TIME ZONE o.timezone)::date)::timestamp AT TIME ZONE o.timezone) AS day_start
+                             FROM probes, o)
+             SELECT format('at %s, %s: defined %s, kept %s', d.p, s.status, s.seconds,
+                           cockpit.status_seconds_now((SELECT k FROM k), s.status, d.day, d.day_start, d.p))
+               FROM days d
+              CROSS JOIN LATERAL cockpit.status_seconds('acme', 'a', d.day, d.p) s
+              WHERE s.seconds IS DISTINCT FROM
+                    cockpit.status_seconds_now((SELECT k FROM k), s.status, d.day, d.day_start, d.p)",
+            &[],
+        )
+        .await
+        .expect("kept against defined")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_kept_time_in_status_equals_the_definition_on_random_histories_across_midnights_and_dst(
+) {
+    // New York, around 1 November 2026 (25 hours): random changes, some at a local
+    // midnight, two at one instant, recorded out of order; after each change the kept row
+    // must equal the definition at every probe instant.
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO cockpit.organizations (org_id, name, timezone) VALUES ('acme', 'Acme', 'America/New_York');
+             INSERT INTO cockpit.agents (org_id, agent_id, name, role, version_at, version_event)
+             VALUES ('acme', 'a', 'A', 'AGENT', '2026-01-01T00:00:00Z', 'v');",
+        )
+        .await
+        .expect("organization and agent");
+    assert_eq!(
+        kept_mismatches(&client).await,
+        Vec::<String>::new(),
+        "no change yet"
+    );
+    let statuses = ["ONLINE", "BREAK", "INVISIBLE", "OFFLINE"];
+    let mut seed: u64 = 0x5eed_2026;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    // 30 Oct 00:00 EDT .. 3 Nov 00:00 EST: 97 hours.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-10-30T04:00:00Z").expect("instant");
+    let mut instants: Vec<chrono::DateTime<chrono::FixedOffset>> = (0..40)
+        .map(|_| {
+            start + chrono::Duration::milliseconds((next(97 * 3600) * 1000 + next(1000)) as i64)
+        })
+        .collect();
+    for midnight in [
+        "2026-10-31T04:00:00Z",
+        "2026-11-01T04:00:00Z",
+        "2026-11-02T05:00:00Z",
+    ] {
+        instants.push(chrono::DateTime::parse_from_rfc3339(midnight).expect("midnight"));
+    }
+    let twice = instants[7];
+    instants.push(twice);
+    for (i, at) in instants.iter().enumerate() {
+        let to = statuses[next(4) as usize];
+        client
+            .execute(
+                "INSERT INTO cockpit.status_changes (org_id, agent_id, from_status, to_status, changed_by_id, changed_at)
+                 VALUES ('acme', 'a', 'OFFLINE', $1, 'a', $2)",
+                &[&to, at],
+            )
+            .await
+            .expect("change");
+        client
+            .execute("SELECT cockpit.keep_status_time('acme', 'a')", &[])
+            .await
+            .expect("keep");
+        assert_eq!(
+            kept_mismatches(&client).await,
+            Vec::<String>::new(),
+            "after change {i} at {at}"
+        );
+    }
+    // The kept rows exist, and a new time zone moves every day boundary: kept again.
+    let kept: i64 = client
+        .query_one(
+            "SELECT count(*) FROM cockpit.status_time WHERE org_id = 'acme'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(kept, 1);
+    client
+        .execute(
+            "UPDATE cockpit.organizations SET timezone = 'Asia/Kolkata' WHERE org_id = 'acme'",
+            &[],
+        )
+        .await
+        .expect("time zone");
+    assert_eq!(
+        kept_mismatches(&client).await,
+        Vec::<String>::new(),
+        "after the time zone changed"
+    );
 }
