@@ -142,6 +142,24 @@ pub struct StatusDurations {
     pub offline: i32,
 }
 
+impl StatusDurations {
+    /// The same durations `seconds` of the clock later, spent in `status`: what the SQL
+    /// reading (whole seconds of the clock, spec 3.5) gives at a later instant of the same
+    /// local day when the status did not change. A live cockpit that re-read only the rows
+    /// a change touched brings the other rows to the new reading's instant with it.
+    pub fn advanced(mut self, status: AgentStatus, seconds: i64) -> StatusDurations {
+        let seconds = i32::try_from(seconds.max(0)).unwrap_or(i32::MAX);
+        let field = match status {
+            AgentStatus::Online => &mut self.online,
+            AgentStatus::Break => &mut self.on_break,
+            AgentStatus::Invisible => &mut self.invisible,
+            AgentStatus::Offline => &mut self.offline,
+        };
+        *field = field.saturating_add(seconds);
+        self
+    }
+}
+
 /// One agent's line in a cockpit: live status and counts, today's daily columns.
 ///
 /// Two readings of a row are equal when they differ only by the passage of time:
@@ -185,6 +203,9 @@ pub struct AgentRow {
     pub service_level: Option<f64>,
     /// Time in each status today, up to the moment of the reading.
     pub seconds_in_status_today: StatusDurations,
+    /// The next instant one of the agent's assignments turns overdue if nothing happens
+    /// before (the live cockpit re-reads then); not shown, not compared.
+    pub next_overdue_at: Option<DateTime<Utc>>,
 }
 
 impl PartialEq for AgentRow {
@@ -207,6 +228,7 @@ impl PartialEq for AgentRow {
             first_responses_within_target,
             service_level,
             seconds_in_status_today: _,
+            next_overdue_at: _,
         } = self;
         *agent == other.agent
             && *position == other.position
@@ -323,4 +345,25 @@ pub enum StatusOutcome {
     Forbidden,
     /// Someone else is OFFLINE.
     AgentOffline,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_advance_in_the_running_status_only() {
+        let d = StatusDurations {
+            online: 10,
+            on_break: 20,
+            invisible: 0,
+            offline: 5,
+        };
+        assert_eq!(
+            d.advanced(AgentStatus::Break, 7),
+            StatusDurations { on_break: 27, ..d }
+        );
+        assert_eq!(d.advanced(AgentStatus::Online, -3), d, "never backwards");
+        assert_eq!(d.advanced(AgentStatus::Offline, 0), d);
+    }
 }

@@ -53,8 +53,14 @@ pub async fn products(pool: &Pool, org: &str) -> Result<Vec<(String, String)>, D
         .collect()
 }
 
-/// Position of agent_id in the cockpit query's columns (after its nine header columns).
-const AGENT_COLUMN: usize = 9;
+/// Position of agent_id in the cockpit query's columns (after its eight header columns).
+const AGENT_COLUMN: usize = 8;
+
+/// The cockpit statement for given agents only: the same text with its agent filter made
+/// mandatory, so that it is a prepared statement with a plan of its own (see the file's
+/// header).
+static COCKPIT_AGENTS_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| COCKPIT_SQL.replace("$5::text[] IS NULL OR ", ""));
 
 /// The cockpit of `product` in `org`; `None` when the product is not the organization's.
 pub async fn cockpit(
@@ -65,7 +71,37 @@ pub async fn cockpit(
     search: Option<&str>,
 ) -> Result<Option<CockpitData>, DbError> {
     let channel = channel.map(Channel::as_str);
-    let rows = db::query(pool, COCKPIT_SQL, &[&org, &product, &channel, &search]).await?;
+    let none: Option<Vec<String>> = None;
+    let rows = db::query(
+        pool,
+        COCKPIT_SQL,
+        &[&org, &product, &channel, &search, &none],
+    )
+    .await?;
+    cockpit_of(&rows)
+}
+
+/// The cockpit's header and the rows of `agents` only (those of them in scope), as
+/// [`cockpit`] reads them; the rows' positions are not known (0): the caller places them.
+pub async fn cockpit_agents(
+    pool: &Pool,
+    org: &str,
+    product: &str,
+    channel: Option<Channel>,
+    search: Option<&str>,
+    agents: &[String],
+) -> Result<Option<CockpitData>, DbError> {
+    let channel = channel.map(Channel::as_str);
+    let rows = db::query(
+        pool,
+        &COCKPIT_AGENTS_SQL,
+        &[&org, &product, &channel, &search, &agents],
+    )
+    .await?;
+    cockpit_of(&rows)
+}
+
+fn cockpit_of(rows: &[Row]) -> Result<Option<CockpitData>, DbError> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -82,10 +118,10 @@ pub async fn cockpit(
             queued: first.try_get("queued")?,
             oldest_queued_since: first.try_get("oldest_queued_since")?,
         },
-        next_overdue_at: first.try_get("next_overdue_at")?,
+        next_overdue_at: None,
         rows: Vec::with_capacity(rows.len()),
     };
-    for row in &rows {
+    for row in rows {
         if row.try_get::<_, Option<String>>("agent_id")?.is_none() {
             continue; // the product has no agent in scope
         }
@@ -114,8 +150,10 @@ pub async fn cockpit(
                 invisible: row.try_get("invisible_seconds")?,
                 offline: row.try_get("offline_seconds")?,
             },
+            next_overdue_at: row.try_get("next_overdue_at")?,
         });
     }
+    data.next_overdue_at = data.rows.iter().filter_map(|r| r.next_overdue_at).min();
     Ok(Some(data))
 }
 

@@ -5,7 +5,9 @@
 
 -- Live pushes: what the cockpit shows of a conversation changed. Besides state and
 --    assignee, the waiting customer and the first response of the assignment
---    (unanswered, overdue), and the queue (a conversation opened with no assignee).
+--    (unanswered, overdue), and the queue (a conversation opened with no assignee). The
+--    notification names the assignees before and after: their rows and the scope's header
+--    (the queue) are what changed.
 CREATE OR REPLACE FUNCTION cockpit.on_conversations_changed()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -15,9 +17,11 @@ BEGIN
     -- an unchanged one, one group of two (GROUP BY holds nulls equal). No join of the two
     -- transition tables: its plan, made for the first statement's size, could be a nested
     -- loop on a large one.
-    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active')
-       FROM (SELECT DISTINCT x.org_id, x.product_id
-               FROM (SELECT x.org_id, x.product_id
+    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
+       FROM (SELECT x.org_id, x.product_id,
+                    coalesce(array_agg(DISTINCT x.assignee_id) FILTER (WHERE x.assignee_id IS NOT NULL),
+                             '{}') AS agents
+               FROM (SELECT x.org_id, x.product_id, x.assignee_id
                        FROM (SELECT n.org_id, n.conversation_id, n.product_id, n.state, n.assignee_id,
                                     n.waiting_since, n.assigned_at, n.first_response_at
                                FROM new_rows n
@@ -27,7 +31,8 @@ BEGIN
                                FROM old_rows o) x
                       GROUP BY x.org_id, x.conversation_id, x.product_id, x.state, x.assignee_id,
                                x.waiting_since, x.assigned_at, x.first_response_at
-                     HAVING count(*) = 1) x) c;
+                     HAVING count(*) = 1) x
+              GROUP BY x.org_id, x.product_id) c;
     RETURN NULL;
 END
 $function$;
@@ -43,8 +48,12 @@ CREATE OR REPLACE FUNCTION cockpit.on_conversations_inserted()
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active')
-       FROM (SELECT DISTINCT n.org_id, n.product_id FROM new_rows n) c;
+    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
+       FROM (SELECT n.org_id, n.product_id,
+                    coalesce(array_agg(DISTINCT n.assignee_id) FILTER (WHERE n.assignee_id IS NOT NULL),
+                             '{}') AS agents
+               FROM new_rows n
+              GROUP BY n.org_id, n.product_id) c;
     RETURN NULL;
 END
 $function$;

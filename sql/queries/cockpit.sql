@@ -2,20 +2,26 @@
 -- of the product, or with a figure today or an active conversation in the scope) with
 -- their live status and counts and today's daily columns (weighted over channels).
 -- $1 org_id text, $2 product_id text, $3 channel text (NULL: all channels),
--- $4 search text (NULL: no filter; substring of the name, spec 3.4)
+-- $4 search text (NULL: no filter; substring of the name, spec 3.4),
+-- $5 agent ids text[] (NULL: the whole scope; else only those agents' rows, for a live
+-- push that re-reads what a change touched, issue 22). store.rs runs this text as it is
+-- for the whole scope, and with every "$5::text[] IS NULL OR " removed for given agents,
+-- so that each of the two prepared statements has a plan of its own (index lookups by
+-- agent for the second).
 -- Result: no row when the product is not the organization's; else one row per agent, or one
 -- row with a NULL agent_id when none is in scope. Header columns (the same on every row):
 -- today, next_day_at (the instant the organization's next local day starts), refreshed_at,
 -- product_name, server_now (the instant every live figure is read at), service_level_seconds,
--- queued, oldest_queued_since, next_overdue_at (the next instant an assignment of the scope
--- turns overdue, if nothing happens before). Row columns: agent_id, name, role, status,
--- status_since, avg_first_response_seconds, first_response_count, avg_resolution_seconds,
--- resolution_count, active, resolved, reactivated, forwarded, unanswered, oldest_unanswered_since,
--- overdue, within_target, service_level, online_seconds, break_seconds, invisible_seconds,
--- offline_seconds (time in status today up to server_now: the kept row of
--- cockpit.status_time read by cockpit.status_seconds_now, equal to cockpit.status_seconds). Ordered by name in Turkish
--- collation, then id. The live figures are those of spec 3.5 over cockpit.conversations,
--- whose facts ingest maintains (V15).
+-- queued, oldest_queued_since. Row columns: agent_id, name, role, status, status_since,
+-- avg_first_response_seconds, first_response_count, avg_resolution_seconds,
+-- resolution_count, active, resolved, reactivated, forwarded, unanswered,
+-- oldest_unanswered_since, overdue, within_target, service_level, next_overdue_at (the next
+-- instant one of the agent's assignments turns overdue, if nothing happens before),
+-- online_seconds, break_seconds, invisible_seconds, offline_seconds (time in status today
+-- up to server_now: the kept row of cockpit.status_time read by cockpit.status_seconds_now,
+-- equal to cockpit.status_seconds). Ordered by name in Turkish collation, then id. The
+-- live figures are those of spec 3.5 over cockpit.conversations, whose facts ingest
+-- maintains.
 WITH org AS (
     SELECT o.org_id, o.timezone, l.today,
            (l.today::timestamp AT TIME ZONE o.timezone) AS day_start,
@@ -39,6 +45,7 @@ daily AS (
       FROM cockpit.daily_stats s
       JOIN org ON s.org_id = org.org_id AND s.day = org.today
      WHERE s.product_id = $2 AND ($3::text IS NULL OR s.channel = $3::text)
+       AND ($5::text[] IS NULL OR s.agent_id = ANY ($5::text[]))
      GROUP BY s.agent_id
 ),
 -- Active conversations per assignee: how many, how many keep a customer waiting (and
@@ -55,6 +62,7 @@ active AS (
      CROSS JOIN org
      WHERE c.org_id = $1 AND c.state = 'ACTIVE' AND c.assignee_id IS NOT NULL
        AND c.product_id = $2 AND ($3::text IS NULL OR c.channel = $3::text)
+       AND ($5::text[] IS NULL OR c.assignee_id = ANY ($5::text[]))
      GROUP BY c.assignee_id
 ),
 -- The queue of the scope: active conversations never assigned, waiting since opened.
@@ -65,7 +73,9 @@ queue AS (
        AND c.product_id = $2 AND ($3::text IS NULL OR c.channel = $3::text)
 ),
 scope AS (
-    SELECT ap.agent_id FROM cockpit.agent_products ap WHERE ap.org_id = $1 AND ap.product_id = $2
+    SELECT ap.agent_id FROM cockpit.agent_products ap
+     WHERE ap.org_id = $1 AND ap.product_id = $2
+       AND ($5::text[] IS NULL OR ap.agent_id = ANY ($5::text[]))
     UNION
     SELECT daily.agent_id FROM daily
     UNION
@@ -88,6 +98,7 @@ agent_rows AS (
            -- Service level: within ÷ (first responses today + overdue now); null when both are 0.
            (coalesce(d.within, 0)::double precision
             / nullif(coalesce(d.frc, 0) + coalesce(act.overdue, 0), 0)) AS service_level,
+           act.next_overdue_at,
            cockpit.status_seconds_now(k, 'ONLINE', org.today, org.day_start, now()) AS online_seconds,
            cockpit.status_seconds_now(k, 'BREAK', org.today, org.day_start, now()) AS break_seconds,
            cockpit.status_seconds_now(k, 'INVISIBLE', org.today, org.day_start, now()) AS invisible_seconds,
@@ -103,8 +114,7 @@ agent_rows AS (
 )
 SELECT org.today, ((org.today + 1)::timestamp AT TIME ZONE org.timezone) AS next_day_at,
        rs.refreshed_at, product.name AS product_name, now() AS server_now,
-       org.service_level_seconds, queue.queued, queue.oldest_queued_since,
-       (SELECT min(x.next_overdue_at) FROM active x) AS next_overdue_at, r.*
+       org.service_level_seconds, queue.queued, queue.oldest_queued_since, r.*
   FROM org
  CROSS JOIN product
  CROSS JOIN queue

@@ -184,6 +184,7 @@ mod tests {
             first_responses_within_target: 0,
             service_level: None,
             seconds_in_status_today: model::StatusDurations::default(),
+            next_overdue_at: None,
         }
     }
 

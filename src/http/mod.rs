@@ -435,6 +435,11 @@ impl Application {
         self.state.pool.clone()
     }
 
+    /// The live hub of this instance (its read counters, for tests and benches).
+    pub fn hub(&self) -> Arc<Hub> {
+        self.state.hub.clone()
+    }
+
     /// The bound port (useful when the configured port was 0).
     pub fn port(&self) -> u16 {
         self.port

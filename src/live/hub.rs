@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::{Duration, Instant};
 
 use crate::db::DbError;
-use crate::model::{AgentRow, Channel, Queue};
+use crate::model::{AgentRow, Channel, CockpitData, Queue};
 use crate::store;
 
 /// Capacity of the notification fan-out; a group that falls further behind re-reads.
@@ -37,6 +37,9 @@ pub enum HubEvent {
         /// Who belongs changed (an agent's name or role, an agent or membership added or
         /// removed): sessions of the organization re-check their caller's stored role.
         members: bool,
+        /// The agents whose rows the change touched (the scope's header, the queue, is
+        /// re-read with them; an empty list touches the header only); `None`: any row.
+        agents: Option<Arc<[Arc<str>]>>,
     },
     /// The daily columns were refreshed.
     Refreshed,
@@ -67,6 +70,57 @@ impl Scope {
             HubEvent::Refreshed | HubEvent::Resync => true,
         }
     }
+}
+
+/// What a group has to re-read.
+#[derive(Debug, Default)]
+enum Dirty {
+    /// Nothing.
+    #[default]
+    Clean,
+    /// The header and the rows of these agents.
+    Agents(std::collections::BTreeSet<Arc<str>>),
+    /// Everything.
+    All,
+}
+
+impl Dirty {
+    fn add(&mut self, scope: &Scope, event: &HubEvent) {
+        if !scope.concerned_by(event) {
+            return;
+        }
+        match (event, &mut *self) {
+            (_, Dirty::All) => {}
+            (
+                HubEvent::Changed {
+                    agents: Some(agents),
+                    ..
+                },
+                Dirty::Agents(set),
+            ) => set.extend(agents.iter().cloned()),
+            (
+                HubEvent::Changed {
+                    agents: Some(agents),
+                    ..
+                },
+                Dirty::Clean,
+            ) => *self = Dirty::Agents(agents.iter().cloned().collect()),
+            _ => *self = Dirty::All,
+        }
+    }
+}
+
+/// How many cockpit reads an instance's live groups made: whole scopes, and re-reads of
+/// the rows a change touched with the rows they read (issue 22: a push re-reads only what
+/// changed).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadCounts {
+    /// Reads of a whole scope.
+    pub scopes: u64,
+    /// Re-reads of some agents' rows (and the header).
+    pub partial: u64,
+    /// Rows those partial re-reads read.
+    pub partial_rows: u64,
 }
 
 /// A cockpit as last read for a scope.
@@ -133,6 +187,9 @@ pub struct Hub {
     groups: Mutex<HashMap<Scope, Publisher>>,
     epoch: AtomicU64,
     listener_connected: AtomicBool,
+    scope_reads: AtomicU64,
+    partial_reads: AtomicU64,
+    partial_rows: AtomicU64,
 }
 
 impl Hub {
@@ -147,6 +204,9 @@ impl Hub {
             groups: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             listener_connected: AtomicBool::new(false),
+            scope_reads: AtomicU64::new(0),
+            partial_reads: AtomicU64::new(0),
+            partial_rows: AtomicU64::new(0),
         })
     }
 
@@ -178,6 +238,15 @@ impl Hub {
     /// Whether the listener is connected.
     pub fn listener_connected(&self) -> bool {
         self.listener_connected.load(Ordering::SeqCst)
+    }
+
+    /// The reads this hub's groups made so far.
+    pub fn reads(&self) -> ReadCounts {
+        ReadCounts {
+            scopes: self.scope_reads.load(Ordering::SeqCst),
+            partial: self.partial_reads.load(Ordering::SeqCst),
+            partial_rows: self.partial_rows.load(Ordering::SeqCst),
+        }
     }
 
     /// Number of live cockpit groups (distinct scopes subscribed to).
@@ -228,7 +297,91 @@ impl Hub {
             scope.search.as_deref(),
         )
         .await?;
-        Ok(data.map(|d| Snapshot {
+        self.scope_reads.fetch_add(1, Ordering::SeqCst);
+        metrics::counter!("cockpit_live_reads_total", "read" => "scope").increment(1);
+        Ok(data.map(|d| Snapshot::of(d, read_at, epoch)))
+    }
+
+    /// `current` with the rows of `agents` re-read (and the header): `None` when that
+    /// cannot stand for a whole read (the product is gone, the day or the refresh moved,
+    /// an agent entered or left the scope, the listener reconnected): then the caller
+    /// reads the whole scope.
+    async fn reread(
+        &self,
+        scope: &Scope,
+        current: &Snapshot,
+        agents: &std::collections::BTreeSet<Arc<str>>,
+    ) -> Result<Option<Snapshot>, DbError> {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let read_at = Instant::now();
+        let ids: Vec<String> = agents.iter().map(|a| a.to_string()).collect();
+        let data = store::cockpit_agents(
+            &self.pool,
+            &scope.org,
+            &scope.product,
+            scope.channel,
+            scope.search.as_deref(),
+            &ids,
+        )
+        .await?;
+        self.partial_reads.fetch_add(1, Ordering::SeqCst);
+        metrics::counter!("cockpit_live_reads_total", "read" => "rows").increment(1);
+        let Some(data) = data else {
+            return Ok(None);
+        };
+        self.partial_rows
+            .fetch_add(data.rows.len() as u64, Ordering::SeqCst);
+        if epoch != current.epoch
+            || data.day != current.day
+            || data.refreshed_at != current.refreshed_at
+        {
+            return Ok(None);
+        }
+        let mut fresh: HashMap<&str, &AgentRow> =
+            data.rows.iter().map(|r| (r.agent.id.as_str(), r)).collect();
+        let was_in: usize = current
+            .rows
+            .iter()
+            .filter(|r| agents.contains(r.agent.id.as_str()))
+            .count();
+        if was_in != fresh.len() {
+            return Ok(None); // an agent entered or left the scope: the order moves
+        }
+        // Rows not re-read are brought to the new reading's instant (their status did not
+        // change, or they would have been re-read).
+        let elapsed = data.server_now.timestamp() - current.server_now.timestamp();
+        let mut rows = Vec::with_capacity(current.rows.len());
+        for row in &current.rows {
+            match fresh.remove(row.agent.id.as_str()) {
+                Some(new) => rows.push(AgentRow {
+                    position: row.position,
+                    ..new.clone()
+                }),
+                None if agents.contains(row.agent.id.as_str()) => return Ok(None),
+                None => rows.push(AgentRow {
+                    seconds_in_status_today: row
+                        .seconds_in_status_today
+                        .advanced(row.agent.status, elapsed),
+                    ..row.clone()
+                }),
+            }
+        }
+        let next_overdue_at = rows.iter().filter_map(|r| r.next_overdue_at).min();
+        Ok(Some(Snapshot::of(
+            CockpitData {
+                rows,
+                next_overdue_at,
+                ..data
+            },
+            read_at,
+            epoch,
+        )))
+    }
+}
+
+impl Snapshot {
+    fn of(d: CockpitData, read_at: Instant, epoch: u64) -> Snapshot {
+        Snapshot {
             day: d.day,
             next_day_at: d.next_day_at,
             refreshed_at: d.refreshed_at,
@@ -239,7 +392,7 @@ impl Hub {
             next_overdue_at: d.next_overdue_at,
             rows: d.rows,
             epoch,
-        }))
+        }
     }
 }
 
@@ -268,7 +421,8 @@ async fn run_group(
                 None => std::future::pending().await,
             }
         };
-        let mut dirty = retry
+        let mut dirty = Dirty::Clean;
+        let woken = retry
             || tokio::select! {
                 _ = publisher.closed() => {
                     let mut groups = hub.lock_groups();
@@ -279,7 +433,10 @@ async fn run_group(
                     false
                 }
                 event = events.recv() => match event {
-                    Ok(event) => scope.concerned_by(&event),
+                    Ok(event) => {
+                        dirty.add(&scope, &event);
+                        false
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
@@ -287,19 +444,31 @@ async fn run_group(
                 _ = tokio::time::sleep(until_midnight) => true,
                 _ = overdue => true,
             };
+        if woken {
+            dirty = Dirty::All; // a retry, a lag, midnight, an overdue crossing
+        }
         retry = false;
         // Everything already queued is answered by the same read.
         loop {
             match events.try_recv() {
-                Ok(event) => dirty |= scope.concerned_by(&event),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
+                Ok(event) => dirty.add(&scope, &event),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = Dirty::All,
                 Err(_) => break,
             }
         }
-        if !dirty {
-            continue;
-        }
-        match hub.read(&scope).await {
+        let read = match dirty {
+            Dirty::Clean => continue,
+            Dirty::Agents(agents) => {
+                let current = publisher.borrow().clone();
+                match hub.reread(&scope, &current, &agents).await {
+                    Ok(Some(snapshot)) => Ok(Some(snapshot)),
+                    Ok(None) => hub.read(&scope).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Dirty::All => hub.read(&scope).await,
+        };
+        match read {
             Ok(Some(snapshot)) => {
                 retry_delay = RETRY_DELAY;
                 // Kept even when equal (its reading time re-arms the overdue timer);

@@ -24,6 +24,8 @@ struct LivePayload {
     org: String,
     product: Option<String>,
     kind: Option<String>,
+    #[serde(default)]
+    agents: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +55,9 @@ pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
                 org: p.org.into(),
                 product: p.product.map(Into::into),
                 members: p.kind.as_deref() == Some("members"),
+                agents: p
+                    .agents
+                    .map(|a| a.into_iter().map(Arc::<str>::from).collect()),
             })
         }
         _ => None,
@@ -162,18 +167,32 @@ mod tests {
             Some(HubEvent::Changed {
                 org: "acme".into(),
                 product: Some("p1".into()),
-                members: false
+                members: false,
+                agents: None
             })
         );
         assert_eq!(
             event_of(
                 "cockpit_live",
-                r#"{"org":"acme","product":null,"kind":"status"}"#
+                r#"{"org":"acme","product":"p1","kind":"active","agents":["okan","ipek"]}"#
+            ),
+            Some(HubEvent::Changed {
+                org: "acme".into(),
+                product: Some("p1".into()),
+                members: false,
+                agents: Some(vec![Arc::from("okan"), Arc::from("ipek")].into())
+            })
+        );
+        assert_eq!(
+            event_of(
+                "cockpit_live",
+                r#"{"org":"acme","product":null,"kind":"status","agents":null}"#
             ),
             Some(HubEvent::Changed {
                 org: "acme".into(),
                 product: None,
-                members: false
+                members: false,
+                agents: None
             })
         );
         assert_eq!(
@@ -184,7 +203,8 @@ mod tests {
             Some(HubEvent::Changed {
                 org: "acme".into(),
                 product: None,
-                members: true
+                members: true,
+                agents: None
             })
         );
         assert_eq!(event_of("cockpit_refresh", "{}"), Some(HubEvent::Refreshed));

@@ -340,3 +340,133 @@ async fn on_shutdown_subscribers_get_a_clean_close_and_a_batch_in_flight_is_answ
         .get(0);
     assert_eq!(stored, 1);
 }
+
+#[tokio::test]
+async fn a_push_after_one_status_change_re_reads_that_row_not_the_scope() {
+    // No refresh during the test (its notification re-reads every scope).
+    let db = Arc::new(crate::common::TestDb::new().await);
+    let app = crate::common::spawn_app_with(db, None, |config| cockpit::config::Config {
+        refresh_interval: std::time::Duration::from_secs(3600),
+        ..config
+    })
+    .await;
+    let at = minutes_ago(60);
+    let mut events = team(&at);
+    events.push(
+        json!({"id": "t-deniz", "type": "agent_upserted", "at": at, "agent": "deniz",
+                       "name": "Deniz", "role": "AGENT", "products": ["p2"]}),
+    );
+    app.ingest_ok("acme", &json!(events)).await;
+    let vars = json!({"p": "p1"});
+    let (mut ws, mut state) = subscribed(&app, vars.clone()).await;
+    assert_eq!(state.rows.len(), 3);
+    // Everything before this change has been read once it is pushed.
+    set_status(&app, "ipek", "ipek", "BREAK").await;
+    converge(&mut ws, &mut state, &app, &vars).await;
+
+    let before = app.hub.reads();
+    set_status(&app, "okan", "okan", "ONLINE").await;
+    let update = ws.next_update().await.expect("update");
+    let ids: Vec<&str> = update["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["agent"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, vec!["okan"], "{update}");
+    state.apply(&update);
+    let after = app.hub.reads();
+    assert_eq!(after.scopes, before.scopes, "no whole-scope read");
+    assert_eq!(after.partial, before.partial + 1);
+    assert_eq!(after.partial_rows, before.partial_rows + 1, "one row read");
+    assert_eq!(state, fresh(&app, &vars).await);
+
+    // The rows not re-read were brought to the new reading's instant: a new subscriber
+    // of the group gets every row's time in status as the definition gives it at the
+    // message's serverNow. (After the database clock has passed at least one second since
+    // the first reading, so that there is time to add.)
+    let client = app.db.client().await;
+    let first_now: chrono::DateTime<chrono::Utc> = client
+        .query_one("SELECT now()", &[])
+        .await
+        .expect("now")
+        .get(0);
+    loop {
+        let now: chrono::DateTime<chrono::Utc> = client
+            .query_one("SELECT now()", &[])
+            .await
+            .expect("now")
+            .get(0);
+        if now.timestamp() > first_now.timestamp() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    set_status(&app, "okan", "okan", "INVISIBLE").await;
+    converge(&mut ws, &mut state, &app, &vars).await;
+    let mut second = WsClient::connect(&app, false).await;
+    second
+        .init(Some(&app.agent_token("acme", "sup")))
+        .await
+        .expect("ack");
+    let first = second
+        .execute(
+            "2",
+            "subscription($p: ID!) { cockpit(productId: $p) { day serverNow rows { agent { id }
+               secondsInStatusToday { online onBreak invisible offline } } } }",
+            vars.clone(),
+        )
+        .await;
+    let update = &first["data"]["cockpit"];
+    for row in update["rows"].as_array().expect("rows") {
+        let agent = row["agent"]["id"].as_str().expect("id");
+        let defined = client
+            .query_one(
+                "SELECT jsonb_build_object(
+                        'online', max(s.seconds) FILTER (WHERE s.status = 'ONLINE'),
+                        'onBreak', max(s.seconds) FILTER (WHERE s.status = 'BREAK'),
+                        'invisible', max(s.seconds) FILTER (WHERE s.status = 'INVISIBLE'),
+                        'offline', max(s.seconds) FILTER (WHERE s.status = 'OFFLINE'))::text
+                   FROM cockpit.status_seconds('acme', $1, $2::text::date, $3::text::timestamptz) s",
+                &[
+                    &agent,
+                    &update["day"].as_str().expect("day"),
+                    &update["serverNow"].as_str().expect("serverNow"),
+                ],
+            )
+            .await
+            .expect("the definition")
+            .get::<_, String>(0);
+        let defined: Value = serde_json::from_str(&defined).expect("json");
+        assert_eq!(row["secondsInStatusToday"], defined, "{agent}");
+    }
+
+    // A conversation assigned to okan: his row and the header (the queue) only.
+    let t0 = minutes_ago(5);
+    let before = app.hub.reads();
+    app.ingest_ok("acme", &json!([
+        {"id": "o", "type": "conversation_opened", "at": t0, "conversation": "c", "product": "p1", "channel": "LIVE_CHAT"},
+        {"id": "a", "type": "assigned", "at": plus_minutes(&t0, 1), "conversation": "c", "agent": "okan"}
+    ]))
+    .await;
+    converge(&mut ws, &mut state, &app, &vars).await;
+    assert_eq!(state.rows["okan"]["activeConversations"], 1);
+    let after = app.hub.reads();
+    assert_eq!(after.scopes, before.scopes, "no whole-scope read");
+    assert_eq!(
+        after.partial_rows - before.partial_rows,
+        after.partial - before.partial,
+        "one row per re-read"
+    );
+
+    // An agent entering the scope moves the order: the whole scope is read again.
+    let before = app.hub.reads();
+    app.ingest_ok("acme", &json!([
+        {"id": "o2", "type": "conversation_opened", "at": t0, "conversation": "c2", "product": "p1", "channel": "WHATSAPP"},
+        {"id": "a2", "type": "assigned", "at": plus_minutes(&t0, 1), "conversation": "c2", "agent": "deniz"}
+    ]))
+    .await;
+    converge(&mut ws, &mut state, &app, &vars).await;
+    assert_eq!(state.rows.len(), 4);
+    assert!(app.hub.reads().scopes > before.scopes);
+}

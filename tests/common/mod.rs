@@ -248,6 +248,8 @@ pub struct TestApp {
     pub db: std::sync::Arc<TestDb>,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The instance's live hub (its read counters).
+    pub hub: std::sync::Arc<cockpit::live::hub::Hub>,
     keys: Keys,
     server: tokio::task::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -283,6 +285,7 @@ pub async fn spawn_app_with(
     let config = adjust(config);
     let app = Application::build(&config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let hub = app.hub();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let _ = app
@@ -295,6 +298,7 @@ pub async fn spawn_app_with(
         address,
         db,
         http: reqwest::Client::new(),
+        hub,
         keys: Keys::new(JWT_SECRET),
         server,
         stop: Some(stop),
