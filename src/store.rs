@@ -14,7 +14,8 @@ pub use crate::model::{CockpitData, StatusOutcome};
 
 const VIEWER_SQL: &str = include_str!("../sql/queries/viewer.sql");
 const PRODUCTS_SQL: &str = include_str!("../sql/queries/products.sql");
-const COCKPIT_SQL: &str = include_str!("../sql/queries/cockpit.sql");
+/// The cockpit statement (for the whole scope; see [`cockpit`]).
+pub const COCKPIT_SQL: &str = include_str!("../sql/queries/cockpit.sql");
 const SET_STATUS_SQL: &str = include_str!("../sql/queries/set_agent_status.sql");
 const HISTORY_SQL: &str = include_str!("../sql/queries/status_history.sql");
 const AGENT_CONVERSATIONS_SQL: &str = include_str!("../sql/queries/agent_conversations.sql");
@@ -59,7 +60,7 @@ const AGENT_COLUMN: usize = 8;
 /// The cockpit statement for given agents only: the same text with its agent filter made
 /// mandatory, so that it is a prepared statement with a plan of its own (see the file's
 /// header).
-static COCKPIT_AGENTS_SQL: std::sync::LazyLock<String> =
+pub static COCKPIT_AGENTS_SQL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| COCKPIT_SQL.replace("$5::text[] IS NULL OR ", ""));
 
 /// The cockpit of `product` in `org`; `None` when the product is not the organization's.

@@ -2,8 +2,43 @@
 
 use std::time::Instant;
 
-use super::stats::percentile;
+use super::stats::{percentile, Summary};
 use super::*;
+
+/// Runs of the statement timed by EXPLAIN ANALYZE (after as many warm-up runs).
+const EXPLAIN_RUNS: usize = 60;
+
+/// P13: the execution time PostgreSQL reports (EXPLAIN ANALYZE, timing of nodes off) of
+/// `sql` prepared with its five parameters, over [`EXPLAIN_RUNS`] runs in one session.
+async fn execution_ms(pool: &Pool, sql: &str, arguments: &str) -> Result<Summary, String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(&format!(
+            "DEALLOCATE ALL; PREPARE p13(text, text, text, text, text[]) AS {sql}"
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let explain = format!("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE p13({arguments})");
+    let mut times = Vec::new();
+    for run in 0..2 * EXPLAIN_RUNS {
+        let row = client
+            .query_one(explain.as_str(), &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let plan: serde_json::Value = row.try_get(0).map_err(|e| e.to_string())?;
+        let ms = plan[0]["Execution Time"]
+            .as_f64()
+            .ok_or("EXPLAIN gave no execution time")?;
+        if run >= EXPLAIN_RUNS {
+            times.push(ms);
+        }
+    }
+    client
+        .batch_execute("DEALLOCATE p13")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Summary::of(&times))
+}
 
 /// Runs `clients` loops of `one` for `seconds`: requests per second and latencies (ms).
 async fn hammer<F, Fut>(clients: usize, seconds: u64, one: F) -> Result<(f64, Vec<f64>), String>
@@ -111,6 +146,33 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
         report.push((during_refresh, sql_rate, sql_lat, gql_rate, gql_lat));
     }
     service.stop().await;
+    let scope = crate::store::cockpit(&pool, "org1", "p1", None, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_or(0, |c| c.rows.len());
+    let whole = execution_ms(
+        &pool,
+        crate::store::COCKPIT_SQL,
+        "'org1', 'p1', NULL, NULL, NULL",
+    )
+    .await?;
+    let one = execution_ms(
+        &pool,
+        &crate::store::COCKPIT_AGENTS_SQL,
+        "'org1', 'p1', NULL, NULL, ARRAY['a7']",
+    )
+    .await?;
+    println!("\ncockpit statement, product p1 of org1 ({scope} agents in scope), execution time by EXPLAIN ANALYZE, {EXPLAIN_RUNS} runs after as many warm-up runs (P13: whole scope median <= 2 ms)");
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9}",
+        "", "median", "min", "p90", "max"
+    );
+    for (name, s) in [("whole scope", whole), ("one agent's row", one)] {
+        println!(
+            "{:<16} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            name, s.median, s.min, s.p90, s.max
+        );
+    }
     println!("\ncockpit query, product p1 of org1 ({rows} members), {clients} concurrent clients, {seconds} s each");
     println!(
         "{:<16} {:>12} {:>9} {:>9} {:>12} {:>9} {:>9} {:>7}",
