@@ -16,6 +16,7 @@ const VIEWER_SQL: &str = include_str!("../sql/queries/viewer.sql");
 const PRODUCTS_SQL: &str = include_str!("../sql/queries/products.sql");
 /// The cockpit statement (for the whole scope; see [`cockpit`]).
 pub const COCKPIT_SQL: &str = include_str!("../sql/queries/cockpit.sql");
+const LIVE_SYNC_SQL: &str = include_str!("../sql/queries/live_sync.sql");
 const SET_STATUS_SQL: &str = include_str!("../sql/queries/set_agent_status.sql");
 const HISTORY_SQL: &str = include_str!("../sql/queries/status_history.sql");
 const AGENT_CONVERSATIONS_SQL: &str = include_str!("../sql/queries/agent_conversations.sql");
@@ -156,6 +157,13 @@ fn cockpit_of(rows: &[Row]) -> Result<Option<CockpitData>, DbError> {
     }
     data.next_overdue_at = data.rows.iter().filter_map(|r| r.next_overdue_at).min();
     Ok(Some(data))
+}
+
+/// Sends a read-your-writes barrier notification with `payload` (see the statement).
+pub async fn live_sync(pool: &Pool, payload: &str) -> Result<(), DbError> {
+    db::query(pool, LIVE_SYNC_SQL, &[&payload])
+        .await
+        .map(|_| ())
 }
 
 /// Changes `target`'s status as `actor`, in one atomic statement (spec 3.3).

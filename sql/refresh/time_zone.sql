@@ -13,6 +13,8 @@ BEGIN
     PERFORM cockpit.mark_dirty(NEW.org_id,
         ARRAY(SELECT c.conversation_id FROM cockpit.conversations c WHERE c.org_id = NEW.org_id));
     PERFORM cockpit.keep_status_time(NEW.org_id, NULL);
+    -- Every live cockpit of the organization has another day: read whole again.
+    PERFORM cockpit.notify_live(NEW.org_id, NULL, 'members');
     RETURN NULL;
 END
 $function$;

@@ -8,6 +8,9 @@ use super::types::{
     StatusChange,
 };
 use super::{pool, refresh_interval, viewer};
+use std::sync::Arc;
+
+use crate::live::hub::{Hub, Scope};
 use crate::store;
 
 /// Longest accepted search text, in characters.
@@ -98,15 +101,19 @@ async fn cockpit(
     let viewer = viewer(ctx)?;
     viewer.require_supervising()?;
     let search = normalized_search(search)?;
-    let data = store::cockpit(
-        pool(ctx)?,
-        &viewer.org,
-        product_id.as_str(),
-        channel.map(Into::into),
-        search.as_deref(),
-    )
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("product {} not found", product_id.as_str())))?;
+    let hub = ctx
+        .data::<Arc<Hub>>()
+        .map_err(|_| ApiError::Internal(crate::db::DbError::Unexpected("no hub".into())))?;
+    let scope = Scope {
+        org: viewer.org.clone(),
+        product: product_id.to_string(),
+        channel: channel.map(Into::into),
+        search: search.clone(),
+    };
+    let data = hub
+        .cockpit(&scope)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("product {} not found", product_id.as_str())))?;
     let mut cockpit = Cockpit {
         product: Product {
             id: product_id,

@@ -200,6 +200,7 @@ mod tests {
                 .unwrap(),
             server_now: Utc.with_ymd_and_hms(2026, 11, 26, 8, 30, 0).unwrap(),
             read_at: tokio::time::Instant::now(),
+            product_name: "Mağaza".into(),
             service_level_seconds: 60,
             queue: model::Queue::default(),
             next_overdue_at: None,

@@ -46,6 +46,14 @@ pub enum HubEvent {
     /// The listener (re)connected: notifications may have been lost; everyone re-reads and
     /// every client gets a full snapshot.
     Resync,
+    /// A read-your-writes barrier of an instance came back through the listener: every
+    /// change committed before it has been received (see `sql/queries/live_sync.sql`).
+    Sync {
+        /// The instance that sent it.
+        instance: u64,
+        /// Its barrier number.
+        n: u64,
+    },
 }
 
 /// The scope of a subscription: what its cockpit query reads.
@@ -68,6 +76,7 @@ impl Scope {
                 **org == *self.org && product.as_deref().is_none_or(|p| p == self.product)
             }
             HubEvent::Refreshed | HubEvent::Resync => true,
+            HubEvent::Sync { .. } => false,
         }
     }
 }
@@ -136,6 +145,8 @@ pub struct Snapshot {
     pub server_now: DateTime<Utc>,
     /// When the reading was made, on this process's monotonic clock.
     pub read_at: Instant,
+    /// The product's name.
+    pub product_name: String,
     /// The organization's first-response target, seconds.
     pub service_level_seconds: i32,
     /// The scope's queue.
@@ -153,6 +164,7 @@ impl PartialEq for Snapshot {
     /// passage of time; see [`AgentRow`]).
     fn eq(&self, other: &Self) -> bool {
         self.day == other.day
+            && self.product_name == other.product_name
             && self.next_day_at == other.next_day_at
             && self.refreshed_at == other.refreshed_at
             && self.service_level_seconds == other.service_level_seconds
@@ -177,6 +189,26 @@ impl Snapshot {
 
 type Publisher = Arc<watch::Sender<Arc<Snapshot>>>;
 
+/// A live group as the hub holds it: its newest snapshot, and the last barrier it has
+/// handled (every event before it applied to the snapshot).
+#[derive(Clone)]
+struct Group {
+    publisher: Publisher,
+    synced: Arc<watch::Sender<u64>>,
+}
+
+/// How long a query waits for its barrier before it reads the database instead.
+const SYNC_WAIT: Duration = Duration::from_secs(1);
+
+/// How `cockpit` queries were answered by an instance.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerCounts {
+    /// From a live group's snapshot.
+    pub memory: u64,
+    /// By the cockpit statement.
+    pub statement: u64,
+}
+
 /// The hub of one service instance.
 pub struct Hub {
     pool: Pool,
@@ -184,7 +216,16 @@ pub struct Hub {
     /// Only what may change who belongs (membership changes, resyncs): the sessions that
     /// re-check their caller's role listen here, not to every status change.
     members: broadcast::Sender<HubEvent>,
-    groups: Mutex<HashMap<Scope, Publisher>>,
+    groups: Mutex<HashMap<Scope, Group>>,
+    /// This instance's id in barrier notifications.
+    instance: u64,
+    /// The last barrier number handed out, the last one sent, and a wake-up of the task
+    /// that sends them (one NOTIFY answers every query waiting at that moment).
+    sync_next: AtomicU64,
+    sync_wake: tokio::sync::Notify,
+    sync_driver: std::sync::OnceLock<()>,
+    memory_answers: AtomicU64,
+    statement_answers: AtomicU64,
     epoch: AtomicU64,
     listener_connected: AtomicBool,
     scope_reads: AtomicU64,
@@ -202,6 +243,12 @@ impl Hub {
             events,
             members,
             groups: Mutex::new(HashMap::new()),
+            instance: rand::random(),
+            sync_next: AtomicU64::new(0),
+            sync_wake: tokio::sync::Notify::new(),
+            sync_driver: std::sync::OnceLock::new(),
+            memory_answers: AtomicU64::new(0),
+            statement_answers: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             listener_connected: AtomicBool::new(false),
             scope_reads: AtomicU64::new(0),
@@ -212,6 +259,11 @@ impl Hub {
 
     /// Passes an event to the groups concerned.
     pub fn publish(&self, event: HubEvent) {
+        if let HubEvent::Sync { instance, .. } = event {
+            if instance != self.instance {
+                return; // another instance's barrier
+            }
+        }
         if event == HubEvent::Resync {
             self.epoch.fetch_add(1, Ordering::SeqCst);
         }
@@ -240,6 +292,64 @@ impl Hub {
         self.listener_connected.load(Ordering::SeqCst)
     }
 
+    /// How this instance answered `cockpit` queries so far.
+    pub fn answers(&self) -> AnswerCounts {
+        AnswerCounts {
+            memory: self.memory_answers.load(Ordering::SeqCst),
+            statement: self.statement_answers.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The cockpit of `scope` for a query (spec 4, `cockpit`). When this instance follows
+    /// the scope (a live group holds its snapshot), from that snapshot, once it is proven
+    /// current: a barrier notification sent after the query arrived has come back through
+    /// the listener and the group has applied everything received before it, so every
+    /// write acknowledged before the query (through any instance) is in it. Otherwise, or
+    /// when that takes longer than [`SYNC_WAIT`], or the snapshot is about to be outlived
+    /// (midnight, an overdue crossing not yet re-read), by the cockpit statement.
+    pub async fn cockpit(self: &Arc<Self>, scope: &Scope) -> Result<Option<CockpitData>, DbError> {
+        if let Some(data) = self.from_memory(scope).await {
+            self.memory_answers.fetch_add(1, Ordering::SeqCst);
+            metrics::counter!("cockpit_queries_total", "answer" => "memory").increment(1);
+            return Ok(Some(data));
+        }
+        self.statement_answers.fetch_add(1, Ordering::SeqCst);
+        metrics::counter!("cockpit_queries_total", "answer" => "statement").increment(1);
+        store::cockpit(
+            &self.pool,
+            &scope.org,
+            &scope.product,
+            scope.channel,
+            scope.search.as_deref(),
+        )
+        .await
+    }
+
+    async fn from_memory(self: &Arc<Self>, scope: &Scope) -> Option<CockpitData> {
+        if !self.listener_connected() {
+            return None;
+        }
+        let group = self.lock_groups().get(scope).cloned()?;
+        let ticket = self.sync_next.fetch_add(1, Ordering::SeqCst) + 1;
+        self.sync_driver.get_or_init(|| {
+            tokio::spawn(send_barriers(self.clone()));
+        });
+        self.sync_wake.notify_one();
+        let mut synced = group.synced.subscribe();
+        tokio::time::timeout(SYNC_WAIT, synced.wait_for(|n| *n >= ticket))
+            .await
+            .ok()?
+            .ok()?;
+        let snapshot = group.publisher.borrow().clone();
+        if snapshot.epoch != self.epoch.load(Ordering::SeqCst) {
+            return None;
+        }
+        // The database's clock now, measured from the reading on the monotonic clock.
+        let now =
+            snapshot.server_now + chrono::Duration::from_std(snapshot.read_at.elapsed()).ok()?;
+        snapshot.answer_at(now)
+    }
+
     /// The reads this hub's groups made so far.
     pub fn reads(&self) -> ReadCounts {
         ReadCounts {
@@ -260,8 +370,8 @@ impl Hub {
         self: &Arc<Self>,
         scope: Scope,
     ) -> Result<Option<watch::Receiver<Arc<Snapshot>>>, DbError> {
-        if let Some(publisher) = self.lock_groups().get(&scope) {
-            return Ok(Some(publisher.subscribe()));
+        if let Some(group) = self.lock_groups().get(&scope) {
+            return Ok(Some(group.publisher.subscribe()));
         }
         // Listen before reading, so that no change between the read and the group's start
         // is missed.
@@ -270,18 +380,21 @@ impl Hub {
             return Ok(None);
         };
         let mut groups = self.lock_groups();
-        if let Some(publisher) = groups.get(&scope) {
-            return Ok(Some(publisher.subscribe()));
+        if let Some(group) = groups.get(&scope) {
+            return Ok(Some(group.publisher.subscribe()));
         }
         let (sender, receiver) = watch::channel(Arc::new(snapshot));
-        let publisher = Arc::new(sender);
-        groups.insert(scope.clone(), publisher.clone());
+        let group = Group {
+            publisher: Arc::new(sender),
+            synced: Arc::new(watch::channel(0).0),
+        };
+        groups.insert(scope.clone(), group.clone());
         drop(groups);
-        tokio::spawn(run_group(self.clone(), scope, publisher, events));
+        tokio::spawn(run_group(self.clone(), scope, group, events));
         Ok(Some(receiver))
     }
 
-    fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Publisher>> {
+    fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Group>> {
         // A panic while holding this lock leaves a consistent map: keep going.
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -380,6 +493,40 @@ impl Hub {
 }
 
 impl Snapshot {
+    /// The cockpit this snapshot gives at `now` (the database's clock): every row's time in
+    /// status brought to `now` in its status. `None` when the snapshot cannot stand for a
+    /// reading at `now`: the local day ended, or an assignment turned overdue since (the
+    /// group re-reads then, but a query may come first).
+    fn answer_at(&self, now: DateTime<Utc>) -> Option<CockpitData> {
+        if now < self.server_now
+            || now >= self.next_day_at
+            || self.next_overdue_at.is_some_and(|at| at <= now)
+        {
+            return None;
+        }
+        let elapsed = now.timestamp() - self.server_now.timestamp();
+        Some(CockpitData {
+            day: self.day,
+            next_day_at: self.next_day_at,
+            refreshed_at: self.refreshed_at,
+            server_now: now,
+            product_name: self.product_name.clone(),
+            service_level_seconds: self.service_level_seconds,
+            queue: self.queue,
+            next_overdue_at: self.next_overdue_at,
+            rows: self
+                .rows
+                .iter()
+                .map(|row| AgentRow {
+                    seconds_in_status_today: row
+                        .seconds_in_status_today
+                        .advanced(row.agent.status, elapsed),
+                    ..row.clone()
+                })
+                .collect(),
+        })
+    }
+
     fn of(d: CockpitData, read_at: Instant, epoch: u64) -> Snapshot {
         Snapshot {
             day: d.day,
@@ -387,6 +534,7 @@ impl Snapshot {
             refreshed_at: d.refreshed_at,
             server_now: d.server_now,
             read_at,
+            product_name: d.product_name,
             service_level_seconds: d.service_level_seconds,
             queue: d.queue,
             next_overdue_at: d.next_overdue_at,
@@ -400,9 +548,12 @@ impl Snapshot {
 async fn run_group(
     hub: Arc<Hub>,
     scope: Scope,
-    publisher: Publisher,
+    group: Group,
     mut events: broadcast::Receiver<HubEvent>,
 ) {
+    let Group { publisher, synced } = group;
+    // The newest barrier received; handled once the reads it asks for are done.
+    let mut barrier = 0;
     // A failed read is retried even when no new event comes, with a growing wait.
     let mut retry = false;
     let mut retry_delay = RETRY_DELAY;
@@ -434,6 +585,7 @@ async fn run_group(
                 }
                 event = events.recv() => match event {
                     Ok(event) => {
+                        note(&mut barrier, &event);
                         dirty.add(&scope, &event);
                         false
                     }
@@ -451,13 +603,19 @@ async fn run_group(
         // Everything already queued is answered by the same read.
         loop {
             match events.try_recv() {
-                Ok(event) => dirty.add(&scope, &event),
+                Ok(event) => {
+                    note(&mut barrier, &event);
+                    dirty.add(&scope, &event);
+                }
                 Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = Dirty::All,
                 Err(_) => break,
             }
         }
         let read = match dirty {
-            Dirty::Clean => continue,
+            Dirty::Clean => {
+                synced.send_if_modified(|n| std::mem::replace(n, barrier) != barrier);
+                continue;
+            }
             Dirty::Agents(agents) => {
                 let current = publisher.borrow().clone();
                 match hub.reread(&scope, &current, &agents).await {
@@ -478,6 +636,7 @@ async fn run_group(
                     *current = Arc::new(snapshot);
                     changed
                 });
+                synced.send_if_modified(|n| std::mem::replace(n, barrier) != barrier);
             }
             Ok(None) => {
                 tracing::info!(org = %scope.org, product = %scope.product, "product gone; closing its subscriptions");
@@ -491,5 +650,115 @@ async fn run_group(
                 retry = true;
             }
         }
+    }
+}
+
+/// Remembers the newest barrier among the events a group receives.
+fn note(barrier: &mut u64, event: &HubEvent) {
+    if let HubEvent::Sync { n, .. } = event {
+        *barrier = (*barrier).max(*n);
+    }
+}
+
+/// Sends this instance's barriers: after each wake-up, one notification numbered with the
+/// last barrier handed out, so that one round trip answers every query waiting then.
+async fn send_barriers(hub: Arc<Hub>) {
+    let mut sent = 0;
+    loop {
+        hub.sync_wake.notified().await;
+        let target = hub.sync_next.load(Ordering::SeqCst);
+        if target <= sent {
+            continue;
+        }
+        let payload = serde_json::json!({"instance": hub.instance, "n": target}).to_string();
+        match store::live_sync(&hub.pool, &payload).await {
+            Ok(()) => sent = target,
+            Err(e) => tracing::warn!(error = %e, "read-your-writes barrier not sent"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::model::{Agent, AgentStatus, Role, StatusDurations};
+
+    fn snapshot(next_overdue_at: Option<DateTime<Utc>>) -> Snapshot {
+        let at = |h, m, s| Utc.with_ymd_and_hms(2026, 11, 26, h, m, s).unwrap();
+        let row = |id: &str, status| AgentRow {
+            agent: Agent {
+                id: id.into(),
+                name: id.into(),
+                role: Role::Agent,
+                status,
+                status_since: at(8, 0, 0),
+            },
+            position: 0,
+            avg_first_response_seconds: None,
+            avg_resolution_seconds: None,
+            active_conversations: 0,
+            resolved_conversations: 0,
+            reactivated_conversations: 0,
+            forwarded_conversations: 0,
+            first_response_count: 0,
+            resolution_count: 0,
+            unanswered_conversations: 0,
+            oldest_unanswered_since: None,
+            overdue_first_responses: 0,
+            first_responses_within_target: 0,
+            service_level: None,
+            seconds_in_status_today: StatusDurations {
+                online: 100,
+                on_break: 10,
+                invisible: 0,
+                offline: 1000,
+            },
+            next_overdue_at,
+        };
+        Snapshot {
+            day: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            next_day_at: at(21, 0, 0),
+            refreshed_at: at(8, 29, 0),
+            server_now: at(8, 30, 0),
+            read_at: Instant::now(),
+            product_name: "Mağaza".into(),
+            service_level_seconds: 60,
+            queue: Queue::default(),
+            next_overdue_at,
+            rows: vec![row("a", AgentStatus::Online), row("b", AgentStatus::Break)],
+            epoch: 0,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_answers_later_with_time_in_status_brought_forward_until_midnight() {
+        let s = snapshot(None);
+        let later = s.server_now + chrono::Duration::milliseconds(7_400);
+        let answer = s.answer_at(later).expect("an answer");
+        assert_eq!(answer.server_now, later);
+        assert_eq!(answer.rows[0].seconds_in_status_today.online, 107);
+        assert_eq!(answer.rows[1].seconds_in_status_today.on_break, 17);
+        assert_eq!(answer.rows[1].seconds_in_status_today.online, 100);
+        // The local day ends: the snapshot no longer answers (a statement does).
+        assert!(s.answer_at(s.next_day_at).is_none());
+        assert!(s
+            .answer_at(s.next_day_at - chrono::Duration::milliseconds(1))
+            .is_some());
+        // Never an instant before the reading.
+        assert!(s
+            .answer_at(s.server_now - chrono::Duration::seconds(1))
+            .is_none());
+    }
+
+    #[test]
+    fn a_snapshot_does_not_answer_past_an_overdue_crossing_it_has_not_re_read() {
+        let crossing = Utc.with_ymd_and_hms(2026, 11, 26, 8, 31, 0).unwrap();
+        let s = snapshot(Some(crossing));
+        assert!(s
+            .answer_at(crossing - chrono::Duration::milliseconds(1))
+            .is_some());
+        assert!(s.answer_at(crossing).is_none());
     }
 }

@@ -29,6 +29,12 @@ struct LivePayload {
 }
 
 #[derive(Deserialize)]
+struct SyncPayload {
+    instance: u64,
+    n: u64,
+}
+
+#[derive(Deserialize)]
 struct Sent {
     sent: Option<f64>,
 }
@@ -49,6 +55,13 @@ fn record_lag(payload: &str) {
 pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
     match channel {
         "cockpit_refresh" => Some(HubEvent::Refreshed),
+        "cockpit_sync" => {
+            let p: SyncPayload = serde_json::from_str(payload).ok()?;
+            Some(HubEvent::Sync {
+                instance: p.instance,
+                n: p.n,
+            })
+        }
         "cockpit_live" => {
             let p: LivePayload = serde_json::from_str(payload).ok()?;
             Some(HubEvent::Changed {
@@ -118,7 +131,7 @@ async fn listen(url: &str, hub: &Arc<Hub>) -> Result<(), tokio_postgres::Error> 
     });
     let outcome = async {
         client
-            .batch_execute("LISTEN cockpit_live; LISTEN cockpit_refresh")
+            .batch_execute("LISTEN cockpit_live; LISTEN cockpit_refresh; LISTEN cockpit_sync")
             .await?;
         hub.set_listener_connected(true);
         hub.publish(HubEvent::Resync);
@@ -208,6 +221,13 @@ mod tests {
             })
         );
         assert_eq!(event_of("cockpit_refresh", "{}"), Some(HubEvent::Refreshed));
+        assert_eq!(
+            event_of("cockpit_sync", r#"{"instance":18446744073709551615,"n":7}"#),
+            Some(HubEvent::Sync {
+                instance: u64::MAX,
+                n: 7
+            })
+        );
         assert_eq!(event_of("cockpit_live", "garbage"), None);
         assert_eq!(event_of("elsewhere", "{}"), None);
     }

@@ -32,6 +32,7 @@ mod screen;
 mod search;
 mod service_level;
 mod slots;
+mod snapshots;
 mod sockets;
 mod sql_api;
 mod status;
