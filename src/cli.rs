@@ -115,6 +115,33 @@ enum BenchCommand {
     /// P3/P4: the cockpit GraphQL query against the same SQL run directly, quiet and
     /// during refreshes.
     Query(BenchQueryArgs),
+    /// P5/P10: live pushes to WebSocket subscribers of two `serve` instances while
+    /// statuses change and traffic is ingested; status changes during heavy ingest.
+    Live(BenchLiveArgs),
+}
+
+#[derive(Args)]
+struct BenchLiveArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Subscribers, spread over the two instances (the stretch target: 10000).
+    #[arg(long, default_value_t = 1000)]
+    subs: usize,
+    /// Status changes (one agent each, in turn).
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
+    /// Status changes a second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Seconds of the P10 phase (0: none).
+    #[arg(long, default_value_t = 10)]
+    p10_seconds: u64,
+    /// Conversations a day of the bench database (a smaller one for a smoke run).
+    #[arg(long, default_value_t = 200_000, hide = true)]
+    per_day: i32,
+    /// The cockpit binary to run as the two instances (default: this one).
+    #[arg(long, hide = true)]
+    binary: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -239,6 +266,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Query(args)) => {
             bench(crate::bench::query(&args.db.database_url, args.clients, args.seconds).await)
         }
+        Command::Bench(BenchCommand::Live(args)) => bench(
+            crate::bench::live(
+                &args.db.database_url,
+                crate::bench::LiveOptions {
+                    subs: args.subs,
+                    changes: args.changes,
+                    rate: args.rate,
+                    p10_seconds: args.p10_seconds,
+                    per_day: args.per_day,
+                    binary: args.binary,
+                },
+            )
+            .await,
+        ),
         Command::Bench(BenchCommand::Ingest(args)) if args.long => {
             bench(crate::bench::ingest_long(&args.db.database_url).await)
         }

@@ -11,7 +11,7 @@ use crate::db::DbError;
 /// Batches prepared per sender and second of the ingest bench (more than a sender sends).
 const PREPARED_PER_SECOND: usize = 30;
 
-fn ingest_batch(sender: usize, n: usize, run: i64) -> String {
+pub(super) fn ingest_batch(sender: usize, n: usize, run: i64) -> String {
     let now = chrono::Utc::now() - chrono::Duration::minutes(10);
     let t = |s: i64| {
         (now + chrono::Duration::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -13,12 +13,14 @@ use crate::db::{self, quote_ident, DbError};
 
 mod ingest;
 mod ingest_long;
+mod live;
 mod query;
 mod refresh;
 mod refresh_touch;
 mod stats;
 pub use ingest::ingest;
 pub use ingest_long::ingest_long;
+pub use live::{live, LiveOptions};
 pub use query::query;
 pub use refresh::refresh;
 
@@ -37,6 +39,7 @@ const SECRET: &str = "bench-secret-of-the-in-process-service";
 struct Service {
     port: u16,
     pool: Pool,
+    hub: std::sync::Arc<crate::live::hub::Hub>,
     keys: crate::auth::Keys,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -55,7 +58,7 @@ impl Service {
         let app = crate::http::Application::build(&config)
             .await
             .map_err(|e| e.to_string())?;
-        let (port, pool) = (app.port(), app.pool());
+        let (port, pool, hub) = (app.port(), app.pool(), app.hub());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -63,6 +66,7 @@ impl Service {
         Ok(Service {
             port,
             pool,
+            hub,
             keys: crate::auth::Keys::new(SECRET),
             stop,
             server,
@@ -123,9 +127,21 @@ async fn keep(pool: &Pool) -> Result<(), String> {
     Ok(())
 }
 
-/// A bench database with `days` of history, loaded unless already there.
+/// A bench database with `days` of history at the reference rate, loaded unless already
+/// there.
 async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
-    let name = format!("cockpit_bench_{days}d");
+    prepare_sized(base, days, PER_DAY, ACTIVE).await
+}
+
+/// A bench database with `days` of history at `per_day` conversations a day (`active` of
+/// them still active); a rate other than the reference one has a database of its own (the
+/// benches' smoke tests use a tiny one).
+async fn prepare_sized(base: &str, days: u32, per_day: i32, active: i32) -> Result<Pool, String> {
+    let name = if per_day == PER_DAY {
+        format!("cockpit_bench_{days}d")
+    } else {
+        format!("cockpit_bench_{days}d_{per_day}")
+    };
     let url = url_with_db(base, &name)?;
     let pool = open(&url).await?;
     if loaded_days(&pool).await == Some(days as i32) {
@@ -154,7 +170,7 @@ async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
     client
         .execute(
             "SELECT bench.load($1, $2, $3)",
-            &[&(days as i32), &PER_DAY, &ACTIVE],
+            &[&(days as i32), &per_day, &active],
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -116,6 +116,12 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
             }
         }
     };
+    let scope = crate::live::hub::Scope {
+        org: "org1".into(),
+        product: "p1".into(),
+        channel: None,
+        search: None,
+    };
     let mut report = Vec::new();
     for during_refresh in [false, true] {
         let refreshing = during_refresh.then(|| {
@@ -139,14 +145,34 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
             })
         });
         let (sql_rate, sql_lat) = hammer(clients, seconds, direct.clone()).await?;
+        // Nobody follows the scope: every query runs the statement.
         let (gql_rate, gql_lat) = hammer(clients, seconds, gql.clone()).await?;
+        // A live subscriber follows it: queries are answered from its snapshot.
+        let follower = service
+            .hub
+            .subscribe(scope.clone())
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("product p1 of org1 is missing")?;
+        let memory_before = service.hub.answers().memory;
+        let (mem_rate, mem_lat) = hammer(clients, seconds, gql.clone()).await?;
+        let from_memory = service.hub.answers().memory - memory_before;
+        drop(follower);
         if let Some(task) = refreshing {
             task.abort();
         }
-        report.push((during_refresh, sql_rate, sql_lat, gql_rate, gql_lat));
+        report.push((
+            during_refresh,
+            sql_rate,
+            sql_lat,
+            [
+                (gql_rate, gql_lat, None),
+                (mem_rate, mem_lat, Some(from_memory)),
+            ],
+        ));
     }
     service.stop().await;
-    let scope = crate::store::cockpit(&pool, "org1", "p1", None, None)
+    let in_scope = crate::store::cockpit(&pool, "org1", "p1", None, None)
         .await
         .map_err(|e| e.to_string())?
         .map_or(0, |c| c.rows.len());
@@ -162,7 +188,7 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
         "'org1', 'p1', NULL, NULL, ARRAY['a7']",
     )
     .await?;
-    println!("\ncockpit statement, product p1 of org1 ({scope} agents in scope), execution time by EXPLAIN ANALYZE, {EXPLAIN_RUNS} runs after as many warm-up runs (P13: whole scope median <= 2 ms)");
+    println!("\ncockpit statement, product p1 of org1 ({in_scope} agents in scope), execution time by EXPLAIN ANALYZE, {EXPLAIN_RUNS} runs after as many warm-up runs (P13: whole scope median <= 2 ms)");
     println!(
         "{:<16} {:>9} {:>9} {:>9} {:>9}",
         "", "median", "min", "p90", "max"
@@ -173,27 +199,37 @@ pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), S
             name, s.median, s.min, s.p90, s.max
         );
     }
-    println!("\ncockpit query, product p1 of org1 ({rows} members), {clients} concurrent clients, {seconds} s each");
+    println!("\ncockpit query, product p1 of org1 ({rows} members, {in_scope} agents in scope), {clients} concurrent clients, {seconds} s each (P3: GraphQL/SQL >= 1.0, GraphQL p99 <= 25 ms)");
     println!(
-        "{:<16} {:>12} {:>9} {:>9} {:>12} {:>9} {:>9} {:>7}",
-        "", "SQL req/s", "p50 ms", "p99 ms", "GraphQL/s", "p50 ms", "p99 ms", "ratio"
+        "{:<16} {:<10} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9} {:>7}",
+        "", "GraphQL", "SQL/s", "p50 ms", "p99 ms", "GraphQL/s", "p50 ms", "p99 ms", "ratio"
     );
-    for (during, sql_rate, sql_lat, gql_rate, gql_lat) in &report {
-        println!(
-            "{:<16} {:>12.0} {:>9.2} {:>9.2} {:>12.0} {:>9.2} {:>9.2} {:>7.2}",
-            if *during { "during refresh" } else { "quiet" },
-            sql_rate,
-            percentile(sql_lat, 0.5),
-            percentile(sql_lat, 0.99),
-            gql_rate,
-            percentile(gql_lat, 0.5),
-            percentile(gql_lat, 0.99),
-            gql_rate / sql_rate
-        );
+    for (during, sql_rate, sql_lat, graphql) in &report {
+        for (gql_rate, gql_lat, from_memory) in graphql {
+            let how = match from_memory {
+                None => "statement".to_string(),
+                Some(n) => format!(
+                    "memory {:.0}%",
+                    100.0 * *n as f64 / gql_lat.len().max(1) as f64
+                ),
+            };
+            println!(
+                "{:<16} {:<10} {:>9.0} {:>9.2} {:>9.2} {:>12.0} {:>9.2} {:>9.2} {:>7.2}",
+                if *during { "during refresh" } else { "quiet" },
+                how,
+                sql_rate,
+                percentile(sql_lat, 0.5),
+                percentile(sql_lat, 0.99),
+                gql_rate,
+                percentile(gql_lat, 0.5),
+                percentile(gql_lat, 0.99),
+                gql_rate / sql_rate
+            );
+        }
     }
-    if let [(_, _, _, _, quiet), (_, _, _, _, busy)] = report.as_slice() {
+    if let [(_, _, _, [_, (_, quiet, _)]), (_, _, _, [_, (_, busy, _)])] = report.as_slice() {
         println!(
-            "GraphQL p99 during refresh / quiet: {:.2}",
+            "GraphQL from memory, p99 during refresh / quiet: {:.2}",
             percentile(busy, 0.99) / percentile(quiet, 0.99)
         );
     }

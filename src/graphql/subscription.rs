@@ -2,7 +2,6 @@
 //! message per [`MIN_GAP`] per subscription (the first change after a quiet spell goes out
 //! at once).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +14,7 @@ use super::errors::{ApiError, Coded};
 use super::query::normalized_search;
 use super::types::{AgentRow, Channel, CockpitUpdate, Date, DateTime};
 use super::{refresh_interval, viewer, RefreshInterval};
-use crate::live::hub::{Hub, Scope, Snapshot};
-use crate::model;
+use crate::live::hub::{Delta, Hub, Scope, Snapshot};
 use crate::telemetry::SubscriberGuard;
 
 /// Smallest gap between two messages of one subscription.
@@ -111,27 +109,46 @@ fn updates(
 /// day began (every row's time in status today starts again, with or without a change).
 pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate> {
     let full = before.is_none_or(|b| b.epoch != after.epoch || b.day != after.day);
-    let previous: HashMap<&str, &model::AgentRow> = before
-        .map(|b| b.rows.iter().map(|r| (r.agent.id.as_str(), r)).collect())
-        .unwrap_or_default();
-    let rows: Vec<AgentRow> = after
-        .rows
-        .iter()
-        .filter(|row| full || previous.get(row.agent.id.as_str()) != Some(row))
-        .cloned()
-        .map(AgentRow::from)
-        .collect();
-    let current: std::collections::HashSet<&str> =
-        after.rows.iter().map(|r| r.agent.id.as_str()).collect();
-    let removed: Vec<ID> = before
-        .map(|b| {
-            b.rows
+    let (rows, removed): (Vec<AgentRow>, Vec<ID>) = match (before, &after.delta) {
+        (None, _) => (
+            after.rows.iter().cloned().map(AgentRow::from).collect(),
+            Vec::new(),
+        ),
+        _ if full => {
+            let delta = before.map(|b| Delta::between(b, after));
+            (
+                after.rows.iter().cloned().map(AgentRow::from).collect(),
+                delta
+                    .map(|d| d.removed.into_iter().map(ID::from).collect())
+                    .unwrap_or_default(),
+            )
+        }
+        // The subscriber holds the version the group's delta starts from (the usual case):
+        // the group worked it out once for all of them.
+        (Some(b), Some(delta)) if delta.from == b.version && b.version + 1 == after.version => (
+            delta
+                .rows
                 .iter()
-                .filter(|r| !current.contains(r.agent.id.as_str()))
-                .map(|r| ID::from(r.agent.id.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+                .filter_map(|at| after.rows.get(*at))
+                .cloned()
+                .map(AgentRow::from)
+                .collect(),
+            delta.removed.iter().cloned().map(ID::from).collect(),
+        ),
+        (Some(b), _) => {
+            let delta = Delta::between(b, after);
+            (
+                delta
+                    .rows
+                    .iter()
+                    .filter_map(|at| after.rows.get(*at))
+                    .cloned()
+                    .map(AgentRow::from)
+                    .collect(),
+                delta.removed.into_iter().map(ID::from).collect(),
+            )
+        }
+    };
     let same_header = before.is_some_and(|b| {
         b.day == after.day
             && b.refreshed_at == after.refreshed_at
@@ -157,7 +174,7 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Agent, AgentRow, AgentStatus, Role};
+    use crate::model::{self, Agent, AgentRow, AgentStatus, Role};
     use chrono::{NaiveDate, TimeZone, Utc};
 
     fn row(id: &str, active: i32) -> AgentRow {
@@ -206,6 +223,8 @@ mod tests {
             next_overdue_at: None,
             rows,
             epoch,
+            version: 0,
+            delta: None,
         }
     }
 
@@ -226,6 +245,26 @@ mod tests {
         assert_eq!(diff(Some(&before), &before.clone()), None);
         let after = snapshot(26, 1, vec![row("a", 2), row("b", 0)], 0);
         assert_eq!(ids(&diff(Some(&before), &after).unwrap()), vec!["a"]);
+    }
+
+    #[test]
+    fn a_subscriber_at_the_previous_version_sends_the_groups_delta() {
+        let before = snapshot(26, 1, vec![row("a", 1), row("b", 0), row("c", 0)], 0);
+        let mut after = snapshot(26, 1, vec![row("a", 1), row("c", 3)], 0);
+        after.version = 1;
+        after.delta = Some(Arc::new(Delta::between(&before, &after)));
+        let update = diff(Some(&before), &after).unwrap();
+        // c changed and moved up; b left.
+        assert_eq!(ids(&update), vec!["c"]);
+        assert_eq!(update.removed, vec![ID::from("b")]);
+        // A delta from another version is not used: the rows are compared instead.
+        let mut stale = after.clone();
+        stale.delta = Some(Arc::new(Delta {
+            from: 7,
+            rows: vec![0],
+            removed: Vec::new(),
+        }));
+        assert_eq!(diff(Some(&before), &stale), diff(Some(&before), &after));
     }
 
     #[test]

@@ -157,6 +157,53 @@ pub struct Snapshot {
     pub rows: Vec<AgentRow>,
     /// Listener connection epoch the snapshot was read in; a new epoch means "send all".
     pub epoch: u64,
+    /// The group's publication number: one more for every snapshot that differs.
+    pub version: u64,
+    /// What changed from the previous publication, worked out once for the group; a
+    /// subscriber that holds that version sends just this (not compared).
+    pub delta: Option<Arc<Delta>>,
+}
+
+/// The rows that changed between two publications of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The version this delta starts from.
+    pub from: u64,
+    /// Indices (into the newer snapshot's rows) of the rows that are new or differ.
+    pub rows: Vec<usize>,
+    /// Agents no longer in the scope.
+    pub removed: Vec<String>,
+}
+
+impl Delta {
+    /// What turns `before`'s rows into `after`'s.
+    pub fn between(before: &Snapshot, after: &Snapshot) -> Delta {
+        let previous: HashMap<&str, &AgentRow> = before
+            .rows
+            .iter()
+            .map(|r| (r.agent.id.as_str(), r))
+            .collect();
+        let rows = after
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| previous.get(row.agent.id.as_str()) != Some(row))
+            .map(|(at, _)| at)
+            .collect();
+        let current: std::collections::HashSet<&str> =
+            after.rows.iter().map(|r| r.agent.id.as_str()).collect();
+        let removed = before
+            .rows
+            .iter()
+            .filter(|r| !current.contains(r.agent.id.as_str()))
+            .map(|r| r.agent.id.clone())
+            .collect();
+        Delta {
+            from: before.version,
+            rows,
+            removed,
+        }
+    }
 }
 
 impl PartialEq for Snapshot {
@@ -540,6 +587,8 @@ impl Snapshot {
             next_overdue_at: d.next_overdue_at,
             rows: d.rows,
             epoch,
+            version: 0,
+            delta: None,
         }
     }
 }
@@ -632,7 +681,15 @@ async fn run_group(
                 // Kept even when equal (its reading time re-arms the overdue timer);
                 // subscribers are woken only by a change.
                 publisher.send_if_modified(|current| {
+                    let mut snapshot = snapshot;
                     let changed = **current != snapshot;
+                    if changed {
+                        snapshot.version = current.version + 1;
+                        snapshot.delta = Some(Arc::new(Delta::between(current, &snapshot)));
+                    } else {
+                        snapshot.version = current.version;
+                        snapshot.delta = current.delta.clone();
+                    }
                     *current = Arc::new(snapshot);
                     changed
                 });
@@ -729,6 +786,8 @@ mod tests {
             next_overdue_at,
             rows: vec![row("a", AgentStatus::Online), row("b", AgentStatus::Break)],
             epoch: 0,
+            version: 0,
+            delta: None,
         }
     }
 

@@ -291,9 +291,10 @@ async fn a_burst_of_1000_changes_arrives_as_a_few_coalesced_messages() {
     let messages = converge(&mut ws, &mut state, &app, &vars).await;
     let elapsed_ms = started.elapsed().as_millis() as usize;
     assert!(messages >= 1);
-    // At most one message per 100 ms (plus the one going out at once after a quiet spell).
+    // At most one message per MIN_GAP (plus the one going out at once after a quiet spell).
+    let gap_ms = cockpit::graphql::subscription::MIN_GAP.as_millis() as usize;
     assert!(
-        messages <= elapsed_ms / 100 + 2,
+        messages <= elapsed_ms / gap_ms + 2,
         "{messages} messages in {elapsed_ms} ms"
     );
     assert!(messages < 1000 / 5, "{messages} messages for 1000 changes");
