@@ -118,6 +118,26 @@ enum BenchCommand {
     /// P5/P10: live pushes to WebSocket subscribers of two `serve` instances while
     /// statuses change and traffic is ingested; status changes during heavy ingest.
     Live(BenchLiveArgs),
+    /// P7: memory of two `serve` instances with subscribers under reference traffic.
+    Soak(BenchSoakArgs),
+}
+
+#[derive(Args)]
+struct BenchSoakArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Subscribers, spread over the two instances.
+    #[arg(long, default_value_t = 1000)]
+    subs: usize,
+    /// Minutes of reference traffic (P7 asks 30).
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
+    /// Conversations a day of the bench database (a smaller one for a smoke run).
+    #[arg(long, default_value_t = 200_000, hide = true)]
+    per_day: i32,
+    /// The cockpit binary to run as the two instances (default: this one).
+    #[arg(long, hide = true)]
+    binary: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -274,6 +294,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     changes: args.changes,
                     rate: args.rate,
                     p10_seconds: args.p10_seconds,
+                    per_day: args.per_day,
+                    binary: args.binary,
+                },
+            )
+            .await,
+        ),
+        Command::Bench(BenchCommand::Soak(args)) => bench(
+            crate::bench::soak(
+                &args.db.database_url,
+                crate::bench::SoakOptions {
+                    subs: args.subs,
+                    minutes: args.minutes,
                     per_day: args.per_day,
                     binary: args.binary,
                 },

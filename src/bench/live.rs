@@ -570,3 +570,142 @@ pub async fn live(base_url: &str, options: LiveOptions) -> Result<(), String> {
     drop(instances);
     Ok(())
 }
+
+/// What `cockpit bench soak` runs.
+#[derive(Debug, Clone)]
+pub struct SoakOptions {
+    /// Subscribers, over both instances.
+    pub subs: usize,
+    /// Minutes of reference traffic.
+    pub minutes: f64,
+    /// Conversations a day of the bench database (the reference rate unless smaller).
+    pub per_day: i32,
+    /// The `cockpit` binary to run as the two instances (default: this one).
+    pub binary: Option<PathBuf>,
+}
+
+/// Seconds between two RSS samples.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
+/// `cockpit bench soak`: P7. Two instances, `subs` subscribers, the reference traffic of
+/// the ten organizations (a minute of each every minute, spread over the minute) and one
+/// status change a second, for `minutes`; each instance's RSS sampled every 10 s; the
+/// growth between minute 5 (or the middle of a shorter run) and the end.
+pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
+    let pool = prepare_sized(base_url, 1, options.per_day, ACTIVE.min(options.per_day / 10)).await?;
+    let name = if options.per_day == PER_DAY {
+        "cockpit_bench_1d".to_string()
+    } else {
+        format!("cockpit_bench_1d_{}", options.per_day)
+    };
+    let url = url_with_db(base_url, &name)?;
+    let binary = match &options.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe().map_err(|e| e.to_string())?,
+    };
+    let instances = [
+        Instance::start(&binary, &url).await?,
+        Instance::start(&binary, &url).await?,
+    ];
+    let keys = crate::auth::Keys::new(SECRET);
+    let hours = Duration::from_secs(24 * 3600);
+    let supervisor = keys.issue("org1", "a1", crate::auth::TokenRole::Supervisor, hours);
+    let observed: Arc<Mutex<Vec<Observation>>> = Arc::default();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(options.subs.max(1));
+    let mut subscribers = Vec::new();
+    for i in 0..options.subs {
+        subscribers.push(tokio::spawn(subscriber(
+            instances[i % 2].port,
+            supervisor.clone(),
+            scope_of(i),
+            Arc::default(),
+            observed.clone(),
+            ready_tx.clone(),
+        )));
+    }
+    drop(ready_tx);
+    for _ in 0..options.subs {
+        tokio::time::timeout(Duration::from_secs(120), ready_rx.recv())
+            .await
+            .map_err(|_| "subscribers did not all get their first message in 120 s")?;
+    }
+    let started = Instant::now();
+    let end = started + Duration::from_secs_f64(options.minutes * 60.0);
+    let clients = [HttpClient::new(instances[0].port), HttpClient::new(instances[1].port)];
+    let mut samples: Vec<(f64, [f64; 2])> = Vec::new();
+    let mut next_sample = started;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut second = 0usize;
+    let mut cycle = 2_000_000 + (Utc::now().timestamp() % 1_000_000) as i32;
+    let mut posted = 0u64;
+    while Instant::now() < end {
+        tick.tick().await;
+        // Each second: a tenth of the organizations' minutes in turn (all ten every 10 s
+        // would be 6x the rate: one organization every 6 s), and one status change.
+        if second.is_multiple_of(6) {
+            let org = format!("org{}", 1 + (second / 6) % 10);
+            let token = keys.issue(&org, "bench", crate::auth::TokenRole::Service, hours);
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let batch: serde_json::Value = client
+                .query_one("SELECT bench.minute($1, $2)", &[&org, &cycle])
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            drop(client);
+            clients[second % 2].post_events(&token, batch.to_string()).await?;
+            cycle += 1;
+            posted += 1;
+        }
+        let agent = format!("a{}", 6 + second % 195);
+        let status = ["ONLINE", "BREAK", "INVISIBLE"][(second / 195) % 3];
+        let token = keys.issue("org1", &agent, crate::auth::TokenRole::Agent, hours);
+        let body = serde_json::json!({"query": format!(
+            "mutation {{ setAgentStatus(agentId: \"{agent}\", status: {status}) {{ status }} }}")})
+        .to_string();
+        clients[second % 2].post("/graphql", &token, body).await?;
+        second += 1;
+        if Instant::now() >= next_sample {
+            let rss = [
+                instances[0].rss_mib().unwrap_or(f64::NAN),
+                instances[1].rss_mib().unwrap_or(f64::NAN),
+            ];
+            samples.push((started.elapsed().as_secs_f64() / 60.0, rss));
+            next_sample += SAMPLE_EVERY;
+        }
+    }
+    let rss = [
+        instances[0].rss_mib().unwrap_or(f64::NAN),
+        instances[1].rss_mib().unwrap_or(f64::NAN),
+    ];
+    samples.push((started.elapsed().as_secs_f64() / 60.0, rss));
+    for task in &subscribers {
+        task.abort();
+    }
+    let deliveries = observed.lock().map(|o| o.len()).unwrap_or(0);
+    let from = if options.minutes >= 10.0 { 5.0 } else { options.minutes / 2.0 };
+    let base = samples
+        .iter()
+        .find(|(minute, _)| *minute >= from)
+        .map(|(_, rss)| *rss)
+        .unwrap_or(rss);
+    println!(
+        "\nP7: {} subscribers over 2 instances, {:.1} min of reference traffic ({posted} minutes of an organization, {second} status changes, {deliveries} deliveries)",
+        options.subs, options.minutes
+    );
+    println!("RSS every {} s (MiB): minute, instance 1, instance 2", SAMPLE_EVERY.as_secs());
+    for (minute, rss) in &samples {
+        println!("  {minute:6.2} {:8.1} {:8.1}", rss[0], rss[1]);
+    }
+    for i in 0..2 {
+        let peak = samples.iter().map(|(_, r)| r[i]).fold(f64::NAN, f64::max);
+        println!(
+            "instance {}: RSS at minute {from:.1} {:.1} MiB, at the end {:.1} MiB, growth {:+.1} % (target <= 5 %), peak {peak:.1} MiB (target <= 256)",
+            i + 1,
+            base[i],
+            rss[i],
+            100.0 * (rss[i] - base[i]) / base[i]
+        );
+    }
+    drop(instances);
+    Ok(())
+}

@@ -20,7 +20,7 @@ mod refresh_touch;
 mod stats;
 pub use ingest::ingest;
 pub use ingest_long::ingest_long;
-pub use live::{live, LiveOptions};
+pub use live::{live, soak, LiveOptions, SoakOptions};
 pub use query::query;
 pub use refresh::refresh;
 
