@@ -174,6 +174,9 @@ struct BenchQueryArgs {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Conversations a day of the bench database (a smaller one for a smoke run).
+    #[arg(long, default_value_t = 200_000, hide = true)]
+    per_day: i32,
 }
 
 #[derive(Args)]
@@ -283,9 +286,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Bench(BenchCommand::Query(args)) => {
-            bench(crate::bench::query(&args.db.database_url, args.clients, args.seconds).await)
-        }
+        Command::Bench(BenchCommand::Query(args)) => bench(
+            crate::bench::query(
+                &args.db.database_url,
+                args.clients,
+                args.seconds,
+                args.per_day,
+            )
+            .await,
+        ),
         Command::Bench(BenchCommand::Live(args)) => bench(
             crate::bench::live(
                 &args.db.database_url,

@@ -238,12 +238,7 @@ pub async fn live(base_url: &str, options: LiveOptions) -> Result<(), String> {
         ACTIVE.min(options.per_day / 10),
     )
     .await?;
-    let name = if options.per_day == PER_DAY {
-        "cockpit_bench_1d".to_string()
-    } else {
-        format!("cockpit_bench_1d_{}", options.per_day)
-    };
-    let url = url_with_db(base_url, &name)?;
+    let url = url_with_db(base_url, &bench_db(1, options.per_day))?;
     let binary = match &options.binary {
         Some(b) => b.clone(),
         None => std::env::current_exe().map_err(|e| e.to_string())?,
@@ -592,13 +587,14 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// status change a second, for `minutes`; each instance's RSS sampled every 10 s; the
 /// growth between minute 5 (or the middle of a shorter run) and the end.
 pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
-    let pool = prepare_sized(base_url, 1, options.per_day, ACTIVE.min(options.per_day / 10)).await?;
-    let name = if options.per_day == PER_DAY {
-        "cockpit_bench_1d".to_string()
-    } else {
-        format!("cockpit_bench_1d_{}", options.per_day)
-    };
-    let url = url_with_db(base_url, &name)?;
+    let pool = prepare_sized(
+        base_url,
+        1,
+        options.per_day,
+        ACTIVE.min(options.per_day / 10),
+    )
+    .await?;
+    let url = url_with_db(base_url, &bench_db(1, options.per_day))?;
     let binary = match &options.binary {
         Some(b) => b.clone(),
         None => std::env::current_exe().map_err(|e| e.to_string())?,
@@ -631,7 +627,10 @@ pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
     }
     let started = Instant::now();
     let end = started + Duration::from_secs_f64(options.minutes * 60.0);
-    let clients = [HttpClient::new(instances[0].port), HttpClient::new(instances[1].port)];
+    let clients = [
+        HttpClient::new(instances[0].port),
+        HttpClient::new(instances[1].port),
+    ];
     let mut samples: Vec<(f64, [f64; 2])> = Vec::new();
     let mut next_sample = started;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -652,7 +651,9 @@ pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .get(0);
             drop(client);
-            clients[second % 2].post_events(&token, batch.to_string()).await?;
+            clients[second % 2]
+                .post_events(&token, batch.to_string())
+                .await?;
             cycle += 1;
             posted += 1;
         }
@@ -682,7 +683,11 @@ pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
         task.abort();
     }
     let deliveries = observed.lock().map(|o| o.len()).unwrap_or(0);
-    let from = if options.minutes >= 10.0 { 5.0 } else { options.minutes / 2.0 };
+    let from = if options.minutes >= 10.0 {
+        5.0
+    } else {
+        options.minutes / 2.0
+    };
     let base = samples
         .iter()
         .find(|(minute, _)| *minute >= from)
@@ -692,7 +697,10 @@ pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
         "\nP7: {} subscribers over 2 instances, {:.1} min of reference traffic ({posted} minutes of an organization, {second} status changes, {deliveries} deliveries)",
         options.subs, options.minutes
     );
-    println!("RSS every {} s (MiB): minute, instance 1, instance 2", SAMPLE_EVERY.as_secs());
+    println!(
+        "RSS every {} s (MiB): minute, instance 1, instance 2",
+        SAMPLE_EVERY.as_secs()
+    );
     for (minute, rss) in &samples {
         println!("  {minute:6.2} {:8.1} {:8.1}", rss[0], rss[1]);
     }

@@ -127,6 +127,15 @@ async fn keep(pool: &Pool) -> Result<(), String> {
     Ok(())
 }
 
+/// The name of the bench database of `days` days at `per_day` conversations a day.
+fn bench_db(days: u32, per_day: i32) -> String {
+    if per_day == PER_DAY {
+        format!("cockpit_bench_{days}d")
+    } else {
+        format!("cockpit_bench_{days}d_{per_day}")
+    }
+}
+
 /// A bench database with `days` of history at the reference rate, loaded unless already
 /// there.
 async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
@@ -137,11 +146,7 @@ async fn prepare(base: &str, days: u32) -> Result<Pool, String> {
 /// them still active); a rate other than the reference one has a database of its own (the
 /// benches' smoke tests use a tiny one).
 async fn prepare_sized(base: &str, days: u32, per_day: i32, active: i32) -> Result<Pool, String> {
-    let name = if per_day == PER_DAY {
-        format!("cockpit_bench_{days}d")
-    } else {
-        format!("cockpit_bench_{days}d_{per_day}")
-    };
+    let name = bench_db(days, per_day);
     let url = url_with_db(base, &name)?;
     let pool = open(&url).await?;
     if loaded_days(&pool).await == Some(days as i32) {

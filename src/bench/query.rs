@@ -74,9 +74,14 @@ where
 /// channels) from `clients` concurrent clients over kept-alive connections, against the
 /// same SQL run directly on the same pool at the same concurrency (a prepared statement,
 /// as the service runs it); then both again while refreshes run back to back.
-pub async fn query(base_url: &str, clients: usize, seconds: u64) -> Result<(), String> {
-    let pool = prepare(base_url, 1).await?;
-    let url = url_with_db(base_url, "cockpit_bench_1d")?;
+pub async fn query(
+    base_url: &str,
+    clients: usize,
+    seconds: u64,
+    per_day: i32,
+) -> Result<(), String> {
+    let pool = prepare_sized(base_url, 1, per_day, ACTIVE.min(per_day / 10)).await?;
+    let url = url_with_db(base_url, &bench_db(1, per_day))?;
     let service = Service::start(url, clients, 3600).await?;
     let port = service.port;
     let app_pool = service.pool.clone();
