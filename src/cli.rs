@@ -211,6 +211,10 @@ struct BenchRefreshArgs {
     /// Also re-send batches (duplicates) and compare the summary with a full recompute.
     #[arg(long)]
     verify: bool,
+    /// P11 instead: a refresh every N seconds at the reference traffic (1-day database),
+    /// for `cycles` intervals; the refresh's share of one core.
+    #[arg(long)]
+    interval: Option<u64>,
 }
 
 #[derive(Args)]
@@ -328,6 +332,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             crate::bench::ingest(&args.db.database_url, args.days, args.senders, args.seconds)
                 .await,
         ),
+        Command::Bench(BenchCommand::Refresh(BenchRefreshArgs {
+            db,
+            interval: Some(interval),
+            cycles,
+            ..
+        })) => bench(crate::bench::refresh_interval(&db.database_url, interval, cycles).await),
         Command::Bench(BenchCommand::Refresh(args)) => bench(
             crate::bench::refresh(&args.db.database_url, &args.days, args.cycles, args.verify)
                 .await,

@@ -229,57 +229,93 @@ async fn subscriber(
     Ok(())
 }
 
+/// What the live benches share: the bench database, two instances, and subscribers over
+/// both that have their first message.
+struct Rig {
+    pool: Pool,
+    instances: [Instance; 2],
+    keys: crate::auth::Keys,
+    observed: Arc<Mutex<Vec<Observation>>>,
+    subscribers: Vec<Subscriber>,
+}
+
+/// A subscriber: its scope, what it saw, its task.
+type Subscriber = (
+    SubScope,
+    Arc<Mutex<Seen>>,
+    tokio::task::JoinHandle<Result<(), String>>,
+);
+
+impl Rig {
+    async fn start(
+        base_url: &str,
+        per_day: i32,
+        binary: &Option<PathBuf>,
+        subs: usize,
+    ) -> Result<Rig, String> {
+        let pool = prepare_sized(base_url, 1, per_day, ACTIVE.min(per_day / 10)).await?;
+        let url = url_with_db(base_url, &bench_db(1, per_day))?;
+        let binary = match binary {
+            Some(b) => b.clone(),
+            None => std::env::current_exe().map_err(|e| e.to_string())?,
+        };
+        let instances = [
+            Instance::start(&binary, &url).await?,
+            Instance::start(&binary, &url).await?,
+        ];
+        let keys = crate::auth::Keys::new(SECRET);
+        let supervisor = keys.issue("org1", "a1", crate::auth::TokenRole::Supervisor, TOKEN_LIFE);
+        // Subscribers, alternating between the instances.
+        let observed: Arc<Mutex<Vec<Observation>>> = Arc::default();
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subs.max(1));
+        let mut subscribers = Vec::new();
+        let started = Instant::now();
+        for i in 0..subs {
+            let seen: Arc<Mutex<Seen>> = Arc::default();
+            let scope = scope_of(i);
+            let task = tokio::spawn(subscriber(
+                instances[i % 2].port,
+                supervisor.clone(),
+                scope.clone(),
+                seen.clone(),
+                observed.clone(),
+                ready_tx.clone(),
+            ));
+            subscribers.push((scope, seen, task));
+        }
+        drop(ready_tx);
+        for _ in 0..subs {
+            tokio::time::timeout(Duration::from_secs(120), ready_rx.recv())
+                .await
+                .map_err(|_| "subscribers did not all get their first message in 120 s")?;
+        }
+        println!(
+            "{subs} subscribers over 2 instances, first messages in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Rig {
+            pool,
+            instances,
+            keys,
+            observed,
+            subscribers,
+        })
+    }
+}
+
+/// Life of the benches' tokens.
+const TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
+
 /// `cockpit bench live`.
 pub async fn live(base_url: &str, options: LiveOptions) -> Result<(), String> {
-    let pool = prepare_sized(
-        base_url,
-        1,
-        options.per_day,
-        ACTIVE.min(options.per_day / 10),
-    )
-    .await?;
-    let url = url_with_db(base_url, &bench_db(1, options.per_day))?;
-    let binary = match &options.binary {
-        Some(b) => b.clone(),
-        None => std::env::current_exe().map_err(|e| e.to_string())?,
-    };
-    let instances = [
-        Instance::start(&binary, &url).await?,
-        Instance::start(&binary, &url).await?,
-    ];
-    let keys = crate::auth::Keys::new(SECRET);
-    let hour = Duration::from_secs(3600);
-    let supervisor = keys.issue("org1", "a1", crate::auth::TokenRole::Supervisor, hour);
-
-    // Subscribers, alternating between the instances.
-    let observed: Arc<Mutex<Vec<Observation>>> = Arc::default();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(options.subs.max(1));
-    let mut subscribers = Vec::new();
-    let started = Instant::now();
-    for i in 0..options.subs {
-        let seen: Arc<Mutex<Seen>> = Arc::default();
-        let scope = scope_of(i);
-        let task = tokio::spawn(subscriber(
-            instances[i % 2].port,
-            supervisor.clone(),
-            scope.clone(),
-            seen.clone(),
-            observed.clone(),
-            ready_tx.clone(),
-        ));
-        subscribers.push((scope, seen, task));
-    }
-    drop(ready_tx);
-    for _ in 0..options.subs {
-        tokio::time::timeout(Duration::from_secs(120), ready_rx.recv())
-            .await
-            .map_err(|_| "subscribers did not all get their first message in 120 s")?;
-    }
-    println!(
-        "{} subscribers over 2 instances, first messages in {:.1} s",
-        options.subs,
-        started.elapsed().as_secs_f64()
-    );
+    let Rig {
+        pool,
+        instances,
+        keys,
+        observed,
+        subscribers,
+    } = Rig::start(base_url, options.per_day, &options.binary, options.subs).await?;
+    let hour = TOKEN_LIFE;
 
     // The platform's reference traffic for organization 1 meanwhile, a minute's worth a
     // second (bench.minute), through either instance.
@@ -366,7 +402,7 @@ pub async fn live(base_url: &str, options: LiveOptions) -> Result<(), String> {
     let posted = traffic.await.map_err(|e| e.to_string())??;
 
     // Quiet: wait until no subscriber got anything for 2 s (at most 60 s).
-    let messages = |subs: &[(SubScope, Arc<Mutex<Seen>>, _)]| -> u64 {
+    let messages = |subs: &[Subscriber]| -> u64 {
         subs.iter()
             .map(|(_, s, _)| s.lock().map(|s| s.messages).unwrap_or(0))
             .sum()
@@ -587,44 +623,14 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// status change a second, for `minutes`; each instance's RSS sampled every 10 s; the
 /// growth between minute 5 (or the middle of a shorter run) and the end.
 pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
-    let pool = prepare_sized(
-        base_url,
-        1,
-        options.per_day,
-        ACTIVE.min(options.per_day / 10),
-    )
-    .await?;
-    let url = url_with_db(base_url, &bench_db(1, options.per_day))?;
-    let binary = match &options.binary {
-        Some(b) => b.clone(),
-        None => std::env::current_exe().map_err(|e| e.to_string())?,
-    };
-    let instances = [
-        Instance::start(&binary, &url).await?,
-        Instance::start(&binary, &url).await?,
-    ];
-    let keys = crate::auth::Keys::new(SECRET);
-    let hours = Duration::from_secs(24 * 3600);
-    let supervisor = keys.issue("org1", "a1", crate::auth::TokenRole::Supervisor, hours);
-    let observed: Arc<Mutex<Vec<Observation>>> = Arc::default();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(options.subs.max(1));
-    let mut subscribers = Vec::new();
-    for i in 0..options.subs {
-        subscribers.push(tokio::spawn(subscriber(
-            instances[i % 2].port,
-            supervisor.clone(),
-            scope_of(i),
-            Arc::default(),
-            observed.clone(),
-            ready_tx.clone(),
-        )));
-    }
-    drop(ready_tx);
-    for _ in 0..options.subs {
-        tokio::time::timeout(Duration::from_secs(120), ready_rx.recv())
-            .await
-            .map_err(|_| "subscribers did not all get their first message in 120 s")?;
-    }
+    let Rig {
+        pool,
+        instances,
+        keys,
+        observed,
+        subscribers,
+    } = Rig::start(base_url, options.per_day, &options.binary, options.subs).await?;
+    let hours = TOKEN_LIFE;
     let started = Instant::now();
     let end = started + Duration::from_secs_f64(options.minutes * 60.0);
     let clients = [
@@ -679,7 +685,7 @@ pub async fn soak(base_url: &str, options: SoakOptions) -> Result<(), String> {
         instances[1].rss_mib().unwrap_or(f64::NAN),
     ];
     samples.push((started.elapsed().as_secs_f64() / 60.0, rss));
-    for task in &subscribers {
+    for (_, _, task) in &subscribers {
         task.abort();
     }
     let deliveries = observed.lock().map(|o| o.len()).unwrap_or(0);

@@ -22,7 +22,7 @@ pub use ingest::ingest;
 pub use ingest_long::ingest_long;
 pub use live::{live, soak, LiveOptions, SoakOptions};
 pub use query::query;
-pub use refresh::refresh;
+pub use refresh::{refresh, refresh_interval};
 
 const WORKLOAD_SQL: &str = include_str!("../../sql/bench/workload.sql");
 /// Reference rate: conversations a day, across the 10 organizations.

@@ -109,23 +109,8 @@ fn updates(
 /// day began (every row's time in status today starts again, with or without a change).
 pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate> {
     let full = before.is_none_or(|b| b.epoch != after.epoch || b.day != after.day);
-    let (rows, removed): (Vec<AgentRow>, Vec<ID>) = match (before, &after.delta) {
-        (None, _) => (
-            after.rows.iter().cloned().map(AgentRow::from).collect(),
-            Vec::new(),
-        ),
-        _ if full => {
-            let delta = before.map(|b| Delta::between(b, after));
-            (
-                after.rows.iter().cloned().map(AgentRow::from).collect(),
-                delta
-                    .map(|d| d.removed.into_iter().map(ID::from).collect())
-                    .unwrap_or_default(),
-            )
-        }
-        // The subscriber holds the version the group's delta starts from (the usual case):
-        // the group worked it out once for all of them.
-        (Some(b), Some(delta)) if delta.from == b.version && b.version + 1 == after.version => (
+    let changes = |delta: &Delta| -> (Vec<AgentRow>, Vec<ID>) {
+        (
             delta
                 .rows
                 .iter()
@@ -134,20 +119,18 @@ pub fn diff(before: Option<&Snapshot>, after: &Snapshot) -> Option<CockpitUpdate
                 .map(AgentRow::from)
                 .collect(),
             delta.removed.iter().cloned().map(ID::from).collect(),
-        ),
-        (Some(b), _) => {
-            let delta = Delta::between(b, after);
-            (
-                delta
-                    .rows
-                    .iter()
-                    .filter_map(|at| after.rows.get(*at))
-                    .cloned()
-                    .map(AgentRow::from)
-                    .collect(),
-                delta.removed.into_iter().map(ID::from).collect(),
-            )
+        )
+    };
+    let every_row = || after.rows.iter().cloned().map(AgentRow::from).collect();
+    let (rows, removed): (Vec<AgentRow>, Vec<ID>) = match (before, &after.delta) {
+        (None, _) => (every_row(), Vec::new()),
+        (Some(b), _) if full => (every_row(), changes(&Delta::between(b, after)).1),
+        // The subscriber holds the version the group's delta starts from (the usual case):
+        // the group worked it out once for all of them.
+        (Some(b), Some(delta)) if delta.from == b.version && b.version + 1 == after.version => {
+            changes(delta)
         }
+        (Some(b), _) => changes(&Delta::between(b, after)),
     };
     let same_header = before.is_some_and(|b| {
         b.day == after.day
