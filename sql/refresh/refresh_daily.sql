@@ -17,6 +17,9 @@ DECLARE
     v_old cockpit.conversation_daily[];
     v_zero_keys jsonb;
     v_groups integer := 0;
+    -- Per organization, the agents whose daily rows this refresh changed (for the live
+    -- groups, which re-read just those rows).
+    v_changed jsonb := '{}';
     v_at timestamptz;
     v_ms double precision;
 BEGIN
@@ -132,8 +135,11 @@ BEGIN
         )
         SELECT count(*)::integer,
                coalesce(jsonb_agg(jsonb_build_array(org_id, day, agent_id, product_id, channel))
-                        FILTER (WHERE is_zero), '[]')
-          INTO v_groups, v_zero_keys
+                        FILTER (WHERE is_zero), '[]'),
+               (SELECT coalesce(jsonb_object_agg(x.org_id, x.agents), '{}')
+                  FROM (SELECT a.org_id, jsonb_agg(DISTINCT a.agent_id) AS agents
+                          FROM applied a GROUP BY a.org_id) x)
+          INTO v_groups, v_zero_keys, v_changed
           FROM applied;
 
         -- 4. No zero rows: a group whose last contribution went is removed.
@@ -147,8 +153,10 @@ BEGIN
     v_ms := extract(epoch FROM v_at - v_started) * 1000;
     UPDATE cockpit.refresh_state
        SET refreshed_at = v_at, duration_ms = v_ms, conversations = cardinality(v_convs);
+    -- "changed": null when it would not fit a notification (listeners then re-read all).
     PERFORM pg_notify('cockpit_refresh', json_build_object(
         'at', v_at, 'conversations', cardinality(v_convs), 'groups', v_groups,
+        'changed', CASE WHEN length(v_changed::text) <= 6000 THEN v_changed END,
         'sent', extract(epoch FROM v_at))::text);
     RETURN jsonb_build_object('refreshed_at', v_at, 'duration_ms', v_ms,
                               'conversations', cardinality(v_convs), 'groups', v_groups,

@@ -42,7 +42,13 @@ pub enum HubEvent {
         agents: Option<Arc<[Arc<str>]>>,
     },
     /// The daily columns were refreshed.
-    Refreshed,
+    Refreshed {
+        /// The refresh's instant (its `refreshedAt`), when known.
+        at: Option<DateTime<Utc>>,
+        /// Per organization, the agents whose daily rows it changed (an organization not
+        /// named: none); `None`: any row.
+        changed: Option<Arc<std::collections::BTreeMap<String, Vec<Arc<str>>>>>,
+    },
     /// The listener (re)connected: notifications may have been lost; everyone re-reads and
     /// every client gets a full snapshot.
     Resync,
@@ -75,7 +81,7 @@ impl Scope {
             HubEvent::Changed { org, product, .. } => {
                 **org == *self.org && product.as_deref().is_none_or(|p| p == self.product)
             }
-            HubEvent::Refreshed | HubEvent::Resync => true,
+            HubEvent::Refreshed { .. } | HubEvent::Resync => true,
             HubEvent::Sync { .. } => false,
         }
     }
@@ -87,8 +93,12 @@ enum Dirty {
     /// Nothing.
     #[default]
     Clean,
-    /// The header and the rows of these agents.
-    Agents(std::collections::BTreeSet<Arc<str>>),
+    /// The header and the rows of these agents; `refresh`: the newest refresh among the
+    /// events (its other rows' daily columns did not change).
+    Rows {
+        agents: std::collections::BTreeSet<Arc<str>>,
+        refresh: Option<DateTime<Utc>>,
+    },
     /// Everything.
     All,
 }
@@ -98,23 +108,38 @@ impl Dirty {
         if !scope.concerned_by(event) {
             return;
         }
-        match (event, &mut *self) {
-            (_, Dirty::All) => {}
-            (
-                HubEvent::Changed {
-                    agents: Some(agents),
-                    ..
-                },
-                Dirty::Agents(set),
-            ) => set.extend(agents.iter().cloned()),
-            (
-                HubEvent::Changed {
-                    agents: Some(agents),
-                    ..
-                },
-                Dirty::Clean,
-            ) => *self = Dirty::Agents(agents.iter().cloned().collect()),
-            _ => *self = Dirty::All,
+        let (agents, refresh): (&[Arc<str>], Option<DateTime<Utc>>) = match event {
+            HubEvent::Changed {
+                agents: Some(agents),
+                ..
+            } => (agents, None),
+            HubEvent::Refreshed {
+                at: Some(at),
+                changed: Some(changed),
+            } => (
+                changed.get(&scope.org).map_or(&[][..], |a| a.as_slice()),
+                Some(*at),
+            ),
+            _ => {
+                *self = Dirty::All;
+                return;
+            }
+        };
+        match self {
+            Dirty::All => {}
+            Dirty::Clean => {
+                *self = Dirty::Rows {
+                    agents: agents.iter().cloned().collect(),
+                    refresh,
+                }
+            }
+            Dirty::Rows {
+                agents: set,
+                refresh: newest,
+            } => {
+                set.extend(agents.iter().cloned());
+                *newest = (*newest).max(refresh);
+            }
         }
     }
 }
@@ -471,6 +496,7 @@ impl Hub {
         scope: &Scope,
         current: &Snapshot,
         agents: &std::collections::BTreeSet<Arc<str>>,
+        refresh: Option<DateTime<Utc>>,
     ) -> Result<Option<Snapshot>, DbError> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let read_at = Instant::now();
@@ -491,9 +517,10 @@ impl Hub {
         };
         self.partial_rows
             .fetch_add(data.rows.len() as u64, Ordering::SeqCst);
+        // A refresh the events did not announce may have changed any row.
         if epoch != current.epoch
             || data.day != current.day
-            || data.refreshed_at != current.refreshed_at
+            || (data.refreshed_at != current.refreshed_at && Some(data.refreshed_at) != refresh)
         {
             return Ok(None);
         }
@@ -665,9 +692,9 @@ async fn run_group(
                 synced.send_if_modified(|n| std::mem::replace(n, barrier) != barrier);
                 continue;
             }
-            Dirty::Agents(agents) => {
+            Dirty::Rows { agents, refresh } => {
                 let current = publisher.borrow().clone();
-                match hub.reread(&scope, &current, &agents).await {
+                match hub.reread(&scope, &current, &agents, refresh).await {
                     Ok(Some(snapshot)) => Ok(Some(snapshot)),
                     Ok(None) => hub.read(&scope).await,
                     Err(e) => Err(e),

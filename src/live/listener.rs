@@ -29,6 +29,12 @@ struct LivePayload {
 }
 
 #[derive(Deserialize)]
+struct RefreshPayload {
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    changed: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Deserialize)]
 struct SyncPayload {
     instance: u64,
     n: u64,
@@ -54,7 +60,21 @@ fn record_lag(payload: &str) {
 /// Turns a notification into a hub event; `None` for what this version does not know.
 pub fn event_of(channel: &str, payload: &str) -> Option<HubEvent> {
     match channel {
-        "cockpit_refresh" => Some(HubEvent::Refreshed),
+        "cockpit_refresh" => {
+            // An unreadable payload still says "refreshed": everything is re-read.
+            let p: Option<RefreshPayload> = serde_json::from_str(payload).ok();
+            let (at, changed) = p.map_or((None, None), |p| (p.at, p.changed));
+            Some(HubEvent::Refreshed {
+                at,
+                changed: changed.map(|c| {
+                    Arc::new(
+                        c.into_iter()
+                            .map(|(org, agents)| (org, agents.into_iter().map(Arc::from).collect()))
+                            .collect(),
+                    )
+                }),
+            })
+        }
         "cockpit_sync" => {
             let p: SyncPayload = serde_json::from_str(payload).ok()?;
             Some(HubEvent::Sync {
@@ -220,7 +240,25 @@ mod tests {
                 agents: None
             })
         );
-        assert_eq!(event_of("cockpit_refresh", "{}"), Some(HubEvent::Refreshed));
+        assert_eq!(
+            event_of("cockpit_refresh", "{}"),
+            Some(HubEvent::Refreshed {
+                at: None,
+                changed: None
+            })
+        );
+        let Some(HubEvent::Refreshed {
+            at: Some(at),
+            changed: Some(changed),
+        }) = event_of(
+            "cockpit_refresh",
+            r#"{"at":"2026-12-07T22:50:00.123456+03:00","changed":{"acme":["okan"]},"groups":1}"#,
+        )
+        else {
+            panic!("a refresh with its changes");
+        };
+        assert_eq!(at.to_rfc3339(), "2026-12-07T19:50:00.123456+00:00");
+        assert_eq!(changed["acme"], vec![Arc::<str>::from("okan")]);
         assert_eq!(
             event_of("cockpit_sync", r#"{"instance":18446744073709551615,"n":7}"#),
             Some(HubEvent::Sync {

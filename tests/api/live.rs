@@ -470,4 +470,25 @@ async fn a_push_after_one_status_change_re_reads_that_row_not_the_scope() {
     converge(&mut ws, &mut state, &app, &vars).await;
     assert_eq!(state.rows.len(), 4);
     assert!(app.hub.reads().scopes > before.scopes);
+
+    // A refresh re-reads the rows whose daily columns it changed, not the scope.
+    app.ingest_ok("acme", &json!([
+        {"id": "r", "type": "agent_message", "at": plus_minutes(&t0, 2), "conversation": "c", "agent": "okan"}
+    ]))
+    .await;
+    converge(&mut ws, &mut state, &app, &vars).await;
+    let before = app.hub.reads();
+    app.db.refresh().await;
+    converge(&mut ws, &mut state, &app, &vars).await;
+    assert_eq!(state.rows["okan"]["firstResponseCount"], 1);
+    let after = app.hub.reads();
+    assert_eq!(
+        after.scopes, before.scopes,
+        "no whole-scope read at a refresh"
+    );
+    assert!(after.partial > before.partial);
+    assert!(
+        after.partial_rows - before.partial_rows <= 2,
+        "okan (and deniz)"
+    );
 }
