@@ -397,21 +397,29 @@ impl Hub {
         .await
     }
 
-    async fn from_memory(self: &Arc<Self>, scope: &Scope) -> Option<CockpitData> {
-        if !self.listener_connected() {
-            return None;
-        }
-        let group = self.lock_groups().get(scope).cloned()?;
+    /// Whether `group` has applied every change committed before this call (a barrier
+    /// sent now came back and was handled), within [`SYNC_WAIT`].
+    async fn barrier(self: &Arc<Self>, group: &Group) -> bool {
         let ticket = self.sync_next.fetch_add(1, Ordering::SeqCst) + 1;
         self.sync_driver.get_or_init(|| {
             tokio::spawn(send_barriers(self.clone()));
         });
         self.sync_wake.notify_one();
         let mut synced = group.synced.subscribe();
-        tokio::time::timeout(SYNC_WAIT, synced.wait_for(|n| *n >= ticket))
+        let handled = tokio::time::timeout(SYNC_WAIT, synced.wait_for(|n| *n >= ticket))
             .await
-            .ok()?
-            .ok()?;
+            .is_ok_and(|waited| waited.is_ok());
+        handled
+    }
+
+    async fn from_memory(self: &Arc<Self>, scope: &Scope) -> Option<CockpitData> {
+        if !self.listener_connected() {
+            return None;
+        }
+        let group = self.lock_groups().get(scope).cloned()?;
+        if !self.barrier(&group).await {
+            return None;
+        }
         let snapshot = group.publisher.borrow().clone();
         if snapshot.epoch != self.epoch.load(Ordering::SeqCst) {
             return None;
@@ -442,7 +450,12 @@ impl Hub {
         self: &Arc<Self>,
         scope: Scope,
     ) -> Result<Option<watch::Receiver<Arc<Snapshot>>>, DbError> {
-        if let Some(group) = self.lock_groups().get(&scope) {
+        let existing = self.lock_groups().get(&scope).cloned();
+        if let Some(group) = existing {
+            // The first message is a snapshot like a query's answer: current for every
+            // write acknowledged before (a slow barrier only delays the first message; the
+            // push of what it missed follows anyway).
+            self.barrier(&group).await;
             return Ok(Some(group.publisher.subscribe()));
         }
         // Listen before reading, so that no change between the read and the group's start

@@ -148,3 +148,46 @@ async fn a_search_and_a_channel_answered_from_memory_equal_the_statement() {
         assert_eq!(from_memory, from_statement, "{vars}");
     }
 }
+
+#[tokio::test]
+async fn a_new_subscribers_first_message_shows_a_write_acknowledged_before_through_the_other_instance(
+) {
+    let a = spawn_app().await;
+    a.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    let b = spawn_app_on(a.db.clone(), None).await;
+    let vars = json!({"p": "p1"});
+    // B follows the scope already: new subscribers join its group.
+    let _follower = follow(&b, vars.clone()).await;
+    for (round, status) in [
+        "BREAK",
+        "ONLINE",
+        "INVISIBLE",
+        "BREAK",
+        "ONLINE",
+        "INVISIBLE",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = a
+            .graphql(
+                Some(&a.agent_token("acme", "ipek")),
+                "mutation($s: AgentStatus!) { setAgentStatus(agentId: \"ipek\", status: $s) { status } }",
+                json!({"s": status}),
+            )
+            .await;
+        assert_eq!(error_codes(&answer), Vec::<String>::new(), "{answer}");
+        let mut ws = WsClient::connect(&b, false).await;
+        ws.init(Some(&b.agent_token("acme", "sup")))
+            .await
+            .expect("ack");
+        ws.subscribe("1", vars.clone()).await;
+        let first = ws.next_update().await.expect("snapshot");
+        let mut state = ClientCockpit::default();
+        state.apply(&first);
+        assert_eq!(
+            state.rows["ipek"]["agent"]["status"], status,
+            "round {round}"
+        );
+    }
+}
