@@ -18,7 +18,8 @@ async fn app_with_team() -> TestApp {
     app
 }
 
-async fn fresh(app: &TestApp, variables: &Value) -> ClientCockpit {
+/// A supervisor's `cockpit` query of `variables`, as the client state it gives.
+pub(crate) async fn fresh(app: &TestApp, variables: &Value) -> ClientCockpit {
     let answer = app
         .graphql(
             Some(&app.agent_token("acme", "sup")),
@@ -31,7 +32,7 @@ async fn fresh(app: &TestApp, variables: &Value) -> ClientCockpit {
 }
 
 /// A supervisor's subscription, past its first message (the full snapshot).
-async fn subscribed(app: &TestApp, variables: Value) -> (WsClient, ClientCockpit) {
+pub(crate) async fn subscribed(app: &TestApp, variables: Value) -> (WsClient, ClientCockpit) {
     let mut ws = WsClient::connect(app, false).await;
     ws.init(Some(&app.agent_token("acme", "sup")))
         .await

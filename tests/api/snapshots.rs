@@ -3,33 +3,16 @@
 
 use serde_json::{json, Value};
 
-use crate::common::ws::{ClientCockpit, WsClient};
+use crate::common::ws::WsClient;
 use crate::common::{
-    error_codes, minutes_ago, plus_minutes, spawn_app, spawn_app_on, team, TestApp, COCKPIT_QUERY,
+    error_codes, minutes_ago, plus_minutes, spawn_app, spawn_app_on, team, TestApp,
 };
-
-async fn query(app: &TestApp, variables: &Value) -> ClientCockpit {
-    let answer = app
-        .graphql(
-            Some(&app.agent_token("acme", "sup")),
-            COCKPIT_QUERY,
-            variables.clone(),
-        )
-        .await;
-    assert_eq!(error_codes(&answer), Vec::<String>::new(), "{answer}");
-    ClientCockpit::from_query(&answer["data"]["cockpit"])
-}
+use crate::live::{fresh as query, subscribed};
 
 /// A supervisor's subscription to `variables`, past its first message: the instance then
 /// follows that scope.
 async fn follow(app: &TestApp, variables: Value) -> WsClient {
-    let mut ws = WsClient::connect(app, false).await;
-    ws.init(Some(&app.agent_token("acme", "sup")))
-        .await
-        .expect("ack");
-    ws.subscribe("1", variables).await;
-    ws.next_update().await.expect("snapshot");
-    ws
+    subscribed(app, variables).await.0
 }
 
 #[tokio::test]
@@ -177,14 +160,7 @@ async fn a_new_subscribers_first_message_shows_a_write_acknowledged_before_throu
             )
             .await;
         assert_eq!(error_codes(&answer), Vec::<String>::new(), "{answer}");
-        let mut ws = WsClient::connect(&b, false).await;
-        ws.init(Some(&b.agent_token("acme", "sup")))
-            .await
-            .expect("ack");
-        ws.subscribe("1", vars.clone()).await;
-        let first = ws.next_update().await.expect("snapshot");
-        let mut state = ClientCockpit::default();
-        state.apply(&first);
+        let (_ws, state) = subscribed(&b, vars.clone()).await;
         assert_eq!(
             state.rows["ipek"]["agent"]["status"], status,
             "round {round}"
