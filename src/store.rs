@@ -94,7 +94,7 @@ pub async fn cockpit_agents(
     agents: &[String],
 ) -> Result<Option<CockpitData>, DbError> {
     let channel = channel.map(Channel::as_str);
-    let rows = db::query(
+    let rows = db::query_generic(
         pool,
         &COCKPIT_AGENTS_SQL,
         &[&org, &product, &channel, &search, &agents],

@@ -48,6 +48,9 @@ const SUBSCRIPTION: &str = "subscription($p: ID!, $c: Channel, $s: String) {
   }
 }";
 
+/// A subscriber's WebSocket read buffer, in bytes (a delta message is ~1 KiB).
+const READ_BUFFER: usize = 8 * 1024;
+
 /// One `cockpit serve` process.
 struct Instance {
     child: tokio::process::Child,
@@ -143,8 +146,55 @@ fn scope_of(i: usize) -> SubScope {
 /// What a subscriber saw: its rows now, and each status change with its arrival.
 #[derive(Default)]
 struct Seen {
-    rows: BTreeMap<String, serde_json::Value>,
+    rows: HashMap<String, SeenRow>,
     messages: u64,
+}
+
+/// A graphql-transport-ws message as the bench reads it: only what it checks is parsed
+/// (the client shares the two cores with the instances it measures).
+#[derive(serde::Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    payload: Option<FramePayload>,
+}
+
+#[derive(serde::Deserialize)]
+struct FramePayload {
+    data: Option<FrameData>,
+}
+
+#[derive(serde::Deserialize)]
+struct FrameData {
+    cockpit: SeenUpdate,
+}
+
+#[derive(serde::Deserialize)]
+struct SeenUpdate {
+    #[serde(default)]
+    rows: Vec<SeenRow>,
+    #[serde(default)]
+    removed: Vec<String>,
+}
+
+/// A row as [`SUBSCRIPTION`] selects it.
+#[derive(serde::Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct SeenRow {
+    agent: SeenAgent,
+    position: i32,
+    active_conversations: i32,
+    resolved_conversations: i32,
+    first_response_count: i32,
+    unanswered_conversations: i32,
+}
+
+#[derive(serde::Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct SeenAgent {
+    id: String,
+    status: String,
+    status_since: String,
 }
 
 /// A change as a subscriber saw it: (agent, statusSince, when it arrived).
@@ -189,7 +239,11 @@ async fn subscribed(
         "Sec-WebSocket-Protocol",
         axum::http::HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    // A small read buffer: tungstenite zeroes its whole read buffer (128 KiB by default)
+    // before every read, which made the bench client the machine's busiest process.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
         .map_err(|e| e.to_string())?;
     let send = |v: serde_json::Value| Message::Text(v.to_string().into());
@@ -214,31 +268,34 @@ async fn subscribed(
             _ => continue,
         };
         let arrived = Utc::now();
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        match value["type"].as_str() {
-            Some("next") => {}
-            Some("connection_ack") | Some("ping") | Some("pong") => continue,
+        let frame: Frame = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        match frame.kind.as_str() {
+            "next" => {}
+            "connection_ack" | "ping" | "pong" => continue,
             _ => return Err(format!("unexpected message {text}")),
         }
-        let update = &value["payload"]["data"]["cockpit"];
+        let update = frame
+            .payload
+            .and_then(|p| p.data)
+            .ok_or_else(|| format!("a message without data: {text}"))?
+            .cockpit;
         let changes = {
             let mut seen = seen.lock().map_err(|e| e.to_string())?;
             seen.messages += 1;
             let mut changes = Vec::new();
-            for row in update["rows"].as_array().into_iter().flatten() {
-                let id = row["agent"]["id"].as_str().unwrap_or_default().to_string();
-                let since = row["agent"]["statusSince"].as_str().unwrap_or_default();
-                let known = seen
-                    .rows
-                    .get(&id)
-                    .map(|r| r["agent"]["statusSince"].clone());
-                if !first && known.as_ref().and_then(|k| k.as_str()) != Some(since) {
-                    changes.push((id.clone(), since.to_string(), arrived));
+            for row in update.rows {
+                let known = seen.rows.get(&row.agent.id).map(|r| &r.agent.status_since);
+                if !first && known != Some(&row.agent.status_since) {
+                    changes.push((
+                        row.agent.id.clone(),
+                        row.agent.status_since.clone(),
+                        arrived,
+                    ));
                 }
-                seen.rows.insert(id, row.clone());
+                seen.rows.insert(row.agent.id.clone(), row);
             }
-            for id in update["removed"].as_array().into_iter().flatten() {
-                seen.rows.remove(id.as_str().unwrap_or_default());
+            for id in &update.removed {
+                seen.rows.remove(id);
             }
             changes
         };
@@ -485,9 +542,8 @@ pub async fn live(base_url: &str, options: LiveOptions) -> Result<(), String> {
         for (agent, at) in &changed {
             if let Some(row) = seen.rows.get(agent) {
                 expected += 1;
-                let since = row["agent"]["statusSince"]
-                    .as_str()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                let since = DateTime::parse_from_rfc3339(&row.agent.status_since)
+                    .ok()
                     .map(|s| s.with_timezone(&Utc));
                 if since != Some(*at) {
                     lost += 1;
@@ -531,20 +587,18 @@ pub async fn live(base_url: &str, options: LiveOptions) -> Result<(), String> {
             .rows
             .iter()
             .map(|(id, r)| {
-                let since = r["agent"]["statusSince"]
-                    .as_str()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                let since = DateTime::parse_from_rfc3339(&r.agent.status_since)
                     .map_or(0, |s| s.timestamp_micros());
                 (
                     id.clone(),
                     serde_json::json!([
-                        r["agent"]["status"].as_str().map(str::to_lowercase),
+                        r.agent.status.to_lowercase(),
                         since,
-                        r["position"],
-                        r["activeConversations"],
-                        r["resolvedConversations"],
-                        r["firstResponseCount"],
-                        r["unansweredConversations"]
+                        r.position,
+                        r.active_conversations,
+                        r.resolved_conversations,
+                        r.first_response_count,
+                        r.unanswered_conversations
                     ]),
                 )
             })
