@@ -17,6 +17,7 @@ const PRODUCTS_SQL: &str = include_str!("../sql/queries/products.sql");
 /// The cockpit statement (for the whole scope; see [`cockpit`]).
 pub const COCKPIT_SQL: &str = include_str!("../sql/queries/cockpit.sql");
 const LIVE_SYNC_SQL: &str = include_str!("../sql/queries/live_sync.sql");
+const SEARCH_KEY_SQL: &str = include_str!("../sql/queries/search_key.sql");
 const SET_STATUS_SQL: &str = include_str!("../sql/queries/set_agent_status.sql");
 const HISTORY_SQL: &str = include_str!("../sql/queries/status_history.sql");
 const AGENT_CONVERSATIONS_SQL: &str = include_str!("../sql/queries/agent_conversations.sql");
@@ -83,24 +84,46 @@ pub async fn cockpit(
     cockpit_of(&rows)
 }
 
-/// The cockpit's header and the rows of `agents` only (those of them in scope), as
-/// [`cockpit`] reads them; the rows' positions are not known (0): the caller places them.
+/// The cockpit's header and the rows of `agents` only (those of them in scope, whatever
+/// their name), as [`cockpit`] reads them with no search, and each row's search key (see
+/// [`search_key`]); the rows' positions are not known: the caller places them.
 pub async fn cockpit_agents(
     pool: &Pool,
     org: &str,
     product: &str,
     channel: Option<Channel>,
-    search: Option<&str>,
     agents: &[String],
-) -> Result<Option<CockpitData>, DbError> {
+) -> Result<Option<(CockpitData, Vec<String>)>, DbError> {
     let channel = channel.map(Channel::as_str);
+    let search: Option<&str> = None;
     let rows = db::query_generic(
         pool,
         &COCKPIT_AGENTS_SQL,
         &[&org, &product, &channel, &search, &agents],
     )
     .await?;
-    cockpit_of(&rows)
+    let Some(data) = cockpit_of(&rows)? else {
+        return Ok(None);
+    };
+    let keys = rows
+        .iter()
+        .map(|row| row.try_get::<_, Option<String>>("search_key"))
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.len() != data.rows.len() {
+        return Err(DbError::Unexpected(
+            "a re-read row without its search key".into(),
+        ));
+    }
+    Ok(Some((data, keys)))
+}
+
+/// The search key of a search text (`cockpit.search_key`): a name matches the search when
+/// its key contains this one.
+pub async fn search_key(pool: &Pool, search: &str) -> Result<String, DbError> {
+    Ok(db::query_one(pool, SEARCH_KEY_SQL, &[&search])
+        .await?
+        .try_get("key")?)
 }
 
 fn cockpit_of(rows: &[Row]) -> Result<Option<CockpitData>, DbError> {

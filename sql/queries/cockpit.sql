@@ -19,7 +19,10 @@
 -- instant one of the agent's assignments turns overdue, if nothing happens before),
 -- online_seconds, break_seconds, invisible_seconds, offline_seconds (time in status today
 -- up to server_now: the kept row of cockpit.status_time read by cockpit.status_seconds_now,
--- equal to cockpit.status_seconds). Ordered by name in Turkish collation, then id. The
+-- equal to cockpit.status_seconds), search_key (for given agents only: the name's
+-- cockpit.search_key, so that one read of some agents' rows serves every search of a
+-- scope, each group keeping the rows whose key holds its own; NULL for the whole scope).
+-- Ordered by name in Turkish collation, then id. The
 -- live figures are those of spec 3.5 over cockpit.conversations, whose facts ingest
 -- maintains.
 WITH org AS (
@@ -102,7 +105,8 @@ agent_rows AS (
            cockpit.status_seconds_now(k, 'ONLINE', org.today, org.day_start, now()) AS online_seconds,
            cockpit.status_seconds_now(k, 'BREAK', org.today, org.day_start, now()) AS break_seconds,
            cockpit.status_seconds_now(k, 'INVISIBLE', org.today, org.day_start, now()) AS invisible_seconds,
-           cockpit.status_seconds_now(k, 'OFFLINE', org.today, org.day_start, now()) AS offline_seconds
+           cockpit.status_seconds_now(k, 'OFFLINE', org.today, org.day_start, now()) AS offline_seconds,
+           CASE WHEN $5::text[] IS NOT NULL THEN cockpit.search_key(a.name) END AS search_key
       FROM scope
       JOIN cockpit.agents a ON a.org_id = $1 AND a.agent_id = scope.agent_id
      CROSS JOIN org

@@ -76,6 +76,39 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
+/// Where a request's `cockpit` answers came from (its scope, and the publication of the
+/// snapshot it was answered from, or `None` for the statement), for the HTTP layer's reuse
+/// of rendered answers; the HTTP layer puts it in the request data.
+#[derive(Default)]
+pub struct AnswerNote(std::sync::Mutex<Vec<AnswerSource>>);
+
+/// A `cockpit` answer's scope and publication.
+pub type AnswerSource = (
+    crate::live::hub::Scope,
+    Option<crate::live::hub::Publication>,
+);
+
+impl AnswerNote {
+    /// Records one answer.
+    pub fn record(
+        &self,
+        scope: crate::live::hub::Scope,
+        from: Option<crate::live::hub::Publication>,
+    ) {
+        if let Ok(mut answers) = self.0.lock() {
+            answers.push((scope, from));
+        }
+    }
+
+    /// The answers recorded.
+    pub fn take(&self) -> Vec<AnswerSource> {
+        self.0
+            .lock()
+            .map(|mut answers| std::mem::take(&mut *answers))
+            .unwrap_or_default()
+    }
+}
+
 /// Who is asking, as stored: the agent named by the token's `sub` in its `org`.
 #[derive(Clone, Debug)]
 pub struct Viewer {

@@ -110,9 +110,11 @@ async fn cockpit(
         channel: channel.map(Into::into),
         search: search.clone(),
     };
-    let data = hub
-        .cockpit(&scope)
-        .await?
+    let (data, from) = hub.cockpit_from(&scope).await?;
+    if let Some(note) = ctx.data_opt::<Arc<super::AnswerNote>>() {
+        note.record(scope, from);
+    }
+    let data = data
         .ok_or_else(|| ApiError::NotFound(format!("product {} not found", product_id.as_str())))?;
     let mut cockpit = Cockpit {
         product: Product {

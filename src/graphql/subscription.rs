@@ -5,7 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, Subscription as SubscriptionObject, ID};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use async_graphql::parser::types::Field;
+use async_graphql::{
+    Context, ContextSelectionSet, OutputType, Positioned, ServerResult,
+    Subscription as SubscriptionObject, Value, ID,
+};
 use futures_util::Stream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -32,9 +40,80 @@ impl Subscription {
         product_id: ID,
         channel: Option<Channel>,
         search: Option<String>,
-    ) -> async_graphql::Result<impl Stream<Item = CockpitUpdate>> {
+    ) -> async_graphql::Result<impl Stream<Item = SharedUpdate>> {
         subscribe(ctx, product_id, channel, search).await.coded()
     }
+}
+
+/// A message of `Subscription.cockpit` (a `CockpitUpdate` in the schema), shared: the
+/// publication's change from the version a subscriber holds is worked out once, and
+/// rendered once per subscription document, for every subscriber that receives it. A
+/// change seen by ~900 subscribers of a few scopes costs a few diffs and renderings, not
+/// ~900 (issue 22, P5).
+pub struct SharedUpdate {
+    update: Arc<CockpitUpdate>,
+    snapshot: Arc<Snapshot>,
+    from: Option<u64>,
+    document: u64,
+}
+
+impl OutputType for SharedUpdate {
+    fn type_name() -> Cow<'static, str> {
+        <CockpitUpdate as OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <CockpitUpdate as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let key = (self.from, self.document);
+        if let Some(value) = self.snapshot.shared.get::<Value>(&key) {
+            return Ok(Value::clone(&value));
+        }
+        // CockpitUpdate's fields are plain data: resolving cannot fail or depend on the
+        // caller, so one rendering serves every subscription with the same document.
+        let value = OutputType::resolve(&*self.update, ctx, field).await?;
+        Ok(Value::clone(&self.snapshot.shared.insert(key, value)))
+    }
+}
+
+/// Documents numbered so far, and the last number given (numbers are never reused).
+type Documents = (HashMap<String, u64>, u64);
+
+/// Most documents remembered; past it the memory starts again (new numbers only, so a
+/// number never names two documents).
+const DOCUMENTS_KEPT: usize = 10_000;
+
+static DOCUMENTS: LazyLock<Mutex<Documents>> = LazyLock::new(Mutex::default);
+
+/// The number of what a subscription's messages are rendered from besides their data:
+/// its field's selection (with arguments, aliases and directives), the fragments and the
+/// variables. Subscriptions with the same number render a message identically; 0 is never
+/// given (it names the message itself in [`Snapshot::shared`]).
+fn document_number(ctx: &Context<'_>) -> Option<u64> {
+    let mut fragments: Vec<_> = ctx.query_env.fragments.iter().collect();
+    fragments.sort_by(|a, b| a.0.cmp(b.0));
+    let text = format!(
+        "{:?}|{:?}|{:?}",
+        ctx.item.node, fragments, ctx.query_env.variables
+    );
+    let mut documents = DOCUMENTS.lock().ok()?;
+    let (numbers, last) = &mut *documents;
+    if let Some(number) = numbers.get(&text) {
+        return Some(*number);
+    }
+    *last += 1;
+    let number = *last;
+    if numbers.len() >= DOCUMENTS_KEPT {
+        numbers.clear();
+    }
+    numbers.insert(text, number);
+    Some(number)
 }
 
 async fn subscribe(
@@ -42,7 +121,7 @@ async fn subscribe(
     product_id: ID,
     channel: Option<Channel>,
     search: Option<String>,
-) -> Result<impl Stream<Item = CockpitUpdate>, ApiError> {
+) -> Result<impl Stream<Item = SharedUpdate>, ApiError> {
     let viewer = viewer(ctx)?;
     viewer.require_supervising()?;
     let search = normalized_search(search)?;
@@ -58,7 +137,13 @@ async fn subscribe(
         })
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("product {} not found", product_id.as_str())))?;
-    Ok(updates(receiver, refresh_interval(ctx)))
+    let document = document_number(ctx).ok_or_else(|| {
+        ApiError::Internal(crate::db::DbError::Unexpected(
+            "subscription documents poisoned".into(),
+        ))
+    })?;
+
+    Ok(updates(receiver, refresh_interval(ctx), document))
 }
 
 struct Subscriber {
@@ -73,30 +158,52 @@ struct Subscriber {
 fn updates(
     receiver: watch::Receiver<Arc<Snapshot>>,
     refresh_interval: RefreshInterval,
-) -> impl Stream<Item = CockpitUpdate> {
+    document: u64,
+) -> impl Stream<Item = SharedUpdate> {
     let subscriber = Subscriber {
         _counted: SubscriberGuard::new(),
         receiver,
         last: None,
         last_sent: None,
     };
-    futures_util::stream::unfold(subscriber, move |mut s| async move {
-        loop {
-            if s.last.is_some() {
-                // Closed: the product is gone or the service is stopping.
-                s.receiver.changed().await.ok()?;
-                if let Some(sent) = s.last_sent {
-                    tokio::time::sleep_until(sent + MIN_GAP).await;
+    futures_util::stream::unfold(subscriber, move |mut s| {
+        async move {
+            loop {
+                if s.last.is_some() {
+                    // Closed: the product is gone or the service is stopping.
+                    s.receiver.changed().await.ok()?;
+                    if let Some(sent) = s.last_sent {
+                        tokio::time::sleep_until(sent + MIN_GAP).await;
+                    }
                 }
-            }
-            let snapshot = s.receiver.borrow_and_update().clone();
-            let update = diff(s.last.as_deref(), &snapshot);
-            s.last = Some(snapshot);
-            if let Some(mut update) = update {
-                s.last_sent = Some(Instant::now());
-                update.refresh_interval_seconds = refresh_interval.seconds();
-                update.stale_after = refresh_interval.stale_after(update.refreshed_at.0);
-                return Some((update, s));
+                let snapshot = s.receiver.borrow_and_update().clone();
+                // Every subscriber holding the same version gets the same message: the first
+                // one works it out (a version names one content within a group).
+                let from = s.last.as_ref().map(|last| last.version);
+                let key = (from, 0);
+                let update = match snapshot.shared.get::<Option<Arc<CockpitUpdate>>>(&key) {
+                    Some(update) => Option::clone(&update),
+                    None => {
+                        let update = diff(s.last.as_deref(), &snapshot).map(|mut update| {
+                            update.refresh_interval_seconds = refresh_interval.seconds();
+                            update.stale_after =
+                                refresh_interval.stale_after(update.refreshed_at.0);
+                            Arc::new(update)
+                        });
+                        Option::clone(&snapshot.shared.insert(key, update))
+                    }
+                };
+                s.last = Some(snapshot.clone());
+                if let Some(update) = update {
+                    s.last_sent = Some(Instant::now());
+                    let message = SharedUpdate {
+                        update,
+                        snapshot,
+                        from,
+                        document,
+                    };
+                    return Some((message, s));
+                }
             }
         }
     })
@@ -208,6 +315,7 @@ mod tests {
             epoch,
             version: 0,
             delta: None,
+            shared: Arc::default(),
         }
     }
 

@@ -187,6 +187,46 @@ pub struct Snapshot {
     /// What changed from the previous publication, worked out once for the group; a
     /// subscriber that holds that version sends just this (not compared).
     pub delta: Option<Arc<Delta>>,
+    /// What the API layer works out once for this publication and shares among the
+    /// subscribers that receive it (their message from the version they hold, its
+    /// rendering per subscription document).
+    pub shared: Arc<Shared>,
+}
+
+/// Says which shared work: the version a subscriber holds (`None`: nothing yet), and
+/// the API layer's number of the subscription document it renders for (0: the message
+/// itself).
+pub type SharedKey = (Option<u64>, u64);
+
+/// Work shared by the subscribers of one publication, kept by the live layer without
+/// knowing its types (the API layer stores what it renders there), dropped with the
+/// publication.
+#[derive(Default)]
+pub struct Shared(Mutex<HashMap<SharedKey, Arc<dyn std::any::Any + Send + Sync>>>);
+
+impl Shared {
+    /// What is stored under `key`, if it is a `T`.
+    pub fn get<T: std::any::Any + Send + Sync>(&self, key: &SharedKey) -> Option<Arc<T>> {
+        let entries = self.0.lock().ok()?;
+        entries.get(key).cloned()?.downcast::<T>().ok()
+    }
+
+    /// Stores `value` under `key` unless something is already there; what is kept.
+    pub fn insert<T: std::any::Any + Send + Sync>(&self, key: SharedKey, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        let Ok(mut entries) = self.0.lock() else {
+            return value;
+        };
+        let kept = entries.entry(key).or_insert_with(|| value.clone()).clone();
+        kept.downcast::<T>().unwrap_or(value)
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = self.0.lock().map(|e| e.len()).unwrap_or(0);
+        write!(f, "Shared({entries} entries)")
+    }
 }
 
 /// The rows that changed between two publications of a group.
@@ -265,9 +305,50 @@ type Publisher = Arc<watch::Sender<Arc<Snapshot>>>;
 /// handled (every event before it applied to the snapshot).
 #[derive(Clone)]
 struct Group {
+    /// Unique within the hub (a scope's group ends with its last subscriber; the next
+    /// one is another group, whose versions start again).
+    id: u64,
     publisher: Publisher,
     synced: Arc<watch::Sender<u64>>,
 }
+
+/// Which publication of which group a query was answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Publication {
+    /// The group.
+    pub group: u64,
+    /// Its version.
+    pub version: u64,
+}
+
+/// A re-read of some agents' rows of an organization's product and channel, shared by the
+/// groups of that scope's searches (and by groups that ask for the same rows again before
+/// anything newer happened).
+type RowsRead = futures_util::future::Shared<
+    futures_util::future::BoxFuture<'static, Result<Arc<RowsAnswer>, Arc<DbError>>>,
+>;
+
+/// Organization, product, channel, agents (sorted).
+type RowsKey = (String, String, Option<Channel>, Vec<String>);
+
+/// What a shared re-read gives: the header and the rows with their search keys (`None`:
+/// the product is gone), and when it was made.
+struct RowsAnswer {
+    data: Option<(CockpitData, Vec<String>)>,
+    read_at: Instant,
+}
+
+struct RowsEntry {
+    /// Events published before the read started (it reflects every change they announce).
+    after: u64,
+    started: Instant,
+    read: RowsRead,
+}
+
+/// Shared re-reads kept for groups that are this many events behind the newest read.
+const ROWS_KEPT_EVENTS: u64 = 256;
+/// Search keys kept (distinct search texts followed).
+const SEARCH_KEYS_KEPT: usize = 1024;
 
 /// How long a query waits for its barrier before it reads the database instead.
 const SYNC_WAIT: Duration = Duration::from_secs(1);
@@ -279,6 +360,9 @@ pub struct AnswerCounts {
     pub memory: u64,
     /// By the cockpit statement.
     pub statement: u64,
+    /// Of those from memory, given as an earlier answer's rendering (the HTTP layer's
+    /// reuse of rendered answers).
+    pub reused: u64,
 }
 
 /// The hub of one service instance.
@@ -298,6 +382,12 @@ pub struct Hub {
     sync_driver: std::sync::OnceLock<()>,
     memory_answers: AtomicU64,
     statement_answers: AtomicU64,
+    reused_answers: AtomicU64,
+    next_group: AtomicU64,
+    /// Events published so far.
+    published: AtomicU64,
+    row_reads: Mutex<HashMap<RowsKey, RowsEntry>>,
+    search_keys: Mutex<HashMap<String, Arc<str>>>,
     epoch: AtomicU64,
     listener_connected: AtomicBool,
     scope_reads: AtomicU64,
@@ -321,6 +411,11 @@ impl Hub {
             sync_driver: std::sync::OnceLock::new(),
             memory_answers: AtomicU64::new(0),
             statement_answers: AtomicU64::new(0),
+            reused_answers: AtomicU64::new(0),
+            next_group: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            row_reads: Mutex::new(HashMap::new()),
+            search_keys: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             listener_connected: AtomicBool::new(false),
             scope_reads: AtomicU64::new(0),
@@ -345,6 +440,8 @@ impl Hub {
         ) {
             let _ = self.members.send(event.clone());
         }
+        // Counted before it is sent: a group that has received it reads no older rows.
+        self.published.fetch_add(1, Ordering::SeqCst);
         // No group listening is fine: nobody subscribes.
         let _ = self.events.send(event);
     }
@@ -369,6 +466,7 @@ impl Hub {
         AnswerCounts {
             memory: self.memory_answers.load(Ordering::SeqCst),
             statement: self.statement_answers.load(Ordering::SeqCst),
+            reused: self.reused_answers.load(Ordering::SeqCst),
         }
     }
 
@@ -380,21 +478,57 @@ impl Hub {
     /// when that takes longer than [`SYNC_WAIT`], or the snapshot is about to be outlived
     /// (midnight, an overdue crossing not yet re-read), by the cockpit statement.
     pub async fn cockpit(self: &Arc<Self>, scope: &Scope) -> Result<Option<CockpitData>, DbError> {
-        if let Some(data) = self.from_memory(scope).await {
-            self.memory_answers.fetch_add(1, Ordering::SeqCst);
-            metrics::counter!("cockpit_queries_total", "answer" => "memory").increment(1);
-            return Ok(Some(data));
+        Ok(self.cockpit_from(scope).await?.0)
+    }
+
+    /// [`Hub::cockpit`], and the publication it was answered from (`None`: by the
+    /// statement).
+    pub async fn cockpit_from(
+        self: &Arc<Self>,
+        scope: &Scope,
+    ) -> Result<(Option<CockpitData>, Option<Publication>), DbError> {
+        if let Some((snapshot, publication, now)) = self.current(scope).await {
+            if let Some(data) = snapshot.answer_at(now) {
+                self.count_memory_answer();
+                return Ok((Some(data), Some(publication)));
+            }
         }
         self.statement_answers.fetch_add(1, Ordering::SeqCst);
         metrics::counter!("cockpit_queries_total", "answer" => "statement").increment(1);
-        store::cockpit(
+        let data = store::cockpit(
             &self.pool,
             &scope.org,
             &scope.product,
             scope.channel,
             scope.search.as_deref(),
         )
-        .await
+        .await?;
+        Ok((data, None))
+    }
+
+    /// Whether an answer made from `publication` still stands for `scope` now: proven as
+    /// [`Hub::cockpit`] proves a snapshot current, the group still at that publication,
+    /// and no midnight or overdue crossing since. Counted as an answer from memory.
+    pub async fn still_current(self: &Arc<Self>, scope: &Scope, publication: Publication) -> bool {
+        let Some((snapshot, current, now)) = self.current(scope).await else {
+            return false;
+        };
+        let stands = current == publication && snapshot.answers_at(now);
+        if stands {
+            self.count_memory_answer();
+        }
+        stands
+    }
+
+    /// Counts an answer given as an earlier answer's rendering (see [`AnswerCounts`]).
+    pub fn count_reused_answer(&self) {
+        self.reused_answers.fetch_add(1, Ordering::SeqCst);
+        metrics::counter!("cockpit_queries_total", "answer" => "reused").increment(1);
+    }
+
+    fn count_memory_answer(&self) {
+        self.memory_answers.fetch_add(1, Ordering::SeqCst);
+        metrics::counter!("cockpit_queries_total", "answer" => "memory").increment(1);
     }
 
     /// Whether `group` has applied every change committed before this call (a barrier
@@ -412,7 +546,12 @@ impl Hub {
         handled
     }
 
-    async fn from_memory(self: &Arc<Self>, scope: &Scope) -> Option<CockpitData> {
+    /// The scope's snapshot once proven current, its publication, and the database's
+    /// clock now; `None` when this instance does not follow the scope or cannot prove it.
+    async fn current(
+        self: &Arc<Self>,
+        scope: &Scope,
+    ) -> Option<(Arc<Snapshot>, Publication, DateTime<Utc>)> {
         if !self.listener_connected() {
             return None;
         }
@@ -427,7 +566,11 @@ impl Hub {
         // The database's clock now, measured from the reading on the monotonic clock.
         let now =
             snapshot.server_now + chrono::Duration::from_std(snapshot.read_at.elapsed()).ok()?;
-        snapshot.answer_at(now)
+        let publication = Publication {
+            group: group.id,
+            version: snapshot.version,
+        };
+        Some((snapshot, publication, now))
     }
 
     /// The reads this hub's groups made so far.
@@ -470,6 +613,7 @@ impl Hub {
         }
         let (sender, receiver) = watch::channel(Arc::new(snapshot));
         let group = Group {
+            id: self.next_group.fetch_add(1, Ordering::SeqCst),
             publisher: Arc::new(sender),
             synced: Arc::new(watch::channel(0).0),
         };
@@ -482,6 +626,84 @@ impl Hub {
     fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Group>> {
         // A panic while holding this lock leaves a consistent map: keep going.
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The rows of `ids` in `scope`'s product and channel (any name), read after the
+    /// `seen` events and after `not_before`: a read of the same rows already made or under
+    /// way that satisfies both, or a new one.
+    async fn rows_of(
+        self: &Arc<Self>,
+        scope: &Scope,
+        ids: Vec<String>,
+        seen: u64,
+        not_before: Instant,
+    ) -> Result<Arc<RowsAnswer>, Arc<DbError>> {
+        use futures_util::FutureExt;
+        let key: RowsKey = (scope.org.clone(), scope.product.clone(), scope.channel, ids);
+        let read = {
+            let mut reads = self
+                .row_reads
+                .lock()
+                .map_err(|_| Arc::new(DbError::Unexpected("row reads poisoned".into())))?;
+            match reads.get(&key) {
+                Some(entry) if entry.after >= seen && entry.started >= not_before => {
+                    entry.read.clone()
+                }
+                _ => {
+                    let after = self.published.load(Ordering::SeqCst);
+                    let started = Instant::now();
+                    let hub = self.clone();
+                    let (org, product, channel, ids) = key.clone();
+                    let read = async move {
+                        let data = store::cockpit_agents(&hub.pool, &org, &product, channel, &ids)
+                            .await
+                            .map_err(Arc::new)?;
+                        hub.partial_reads.fetch_add(1, Ordering::SeqCst);
+                        metrics::counter!("cockpit_live_reads_total", "read" => "rows")
+                            .increment(1);
+                        let rows = data.as_ref().map_or(0, |(d, _)| d.rows.len());
+                        hub.partial_rows.fetch_add(rows as u64, Ordering::SeqCst);
+                        Ok(Arc::new(RowsAnswer {
+                            data,
+                            read_at: started,
+                        }))
+                    }
+                    .boxed()
+                    .shared();
+                    reads.retain(|_, e| e.after + ROWS_KEPT_EVENTS >= after);
+                    reads.insert(
+                        key,
+                        RowsEntry {
+                            after,
+                            started,
+                            read: read.clone(),
+                        },
+                    );
+                    read
+                }
+            }
+        };
+        read.await
+    }
+
+    /// The search key of `search` (see [`store::search_key`]), kept once asked.
+    async fn search_key(&self, search: &str) -> Result<Arc<str>, DbError> {
+        if let Some(key) = self
+            .search_keys
+            .lock()
+            .ok()
+            .and_then(|keys| keys.get(search).cloned())
+        {
+            return Ok(key);
+        }
+        let key: Arc<str> = store::search_key(&self.pool, search).await?.into();
+        if let Ok(mut keys) = self.search_keys.lock() {
+            if keys.len() >= SEARCH_KEYS_KEPT {
+                keys.clear();
+            }
+            keys.insert(search.to_owned(), key.clone());
+        }
+        Ok(key)
     }
 
     async fn read(&self, scope: &Scope) -> Result<Option<Snapshot>, DbError> {
@@ -504,32 +726,33 @@ impl Hub {
     /// cannot stand for a whole read (the product is gone, the day or the refresh moved,
     /// an agent entered or left the scope, the listener reconnected): then the caller
     /// reads the whole scope.
+    /// `seen`: the events published when the group took its last ones (the rows must be
+    /// read after them).
     async fn reread(
-        &self,
+        self: &Arc<Self>,
         scope: &Scope,
         current: &Snapshot,
         agents: &std::collections::BTreeSet<Arc<str>>,
         refresh: Option<DateTime<Utc>>,
+        seen: u64,
     ) -> Result<Option<Snapshot>, DbError> {
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let read_at = Instant::now();
         let ids: Vec<String> = agents.iter().map(|a| a.to_string()).collect();
-        let data = store::cockpit_agents(
-            &self.pool,
-            &scope.org,
-            &scope.product,
-            scope.channel,
-            scope.search.as_deref(),
-            &ids,
-        )
-        .await?;
-        self.partial_reads.fetch_add(1, Ordering::SeqCst);
-        metrics::counter!("cockpit_live_reads_total", "read" => "rows").increment(1);
-        let Some(data) = data else {
+        let answer = self
+            .rows_of(scope, ids, seen, current.read_at)
+            .await
+            .map_err(|e| DbError::Unexpected(e.to_string()))?;
+        let read_at = answer.read_at;
+        let Some((data, keys)) = &answer.data else {
             return Ok(None);
         };
-        self.partial_rows
-            .fetch_add(data.rows.len() as u64, Ordering::SeqCst);
+        let mut data = data.clone();
+        if let Some(search) = &scope.search {
+            // The statement's filter: the search's key within the name's.
+            let key = self.search_key(search).await?;
+            let mut matches = keys.iter().map(|k| k.contains(&*key));
+            data.rows.retain(|_| matches.next().unwrap_or(false));
+        }
         // A refresh the events did not announce may have changed any row.
         if epoch != current.epoch
             || data.day != current.day
@@ -585,10 +808,7 @@ impl Snapshot {
     /// reading at `now`: the local day ended, or an assignment turned overdue since (the
     /// group re-reads then, but a query may come first).
     fn answer_at(&self, now: DateTime<Utc>) -> Option<CockpitData> {
-        if now < self.server_now
-            || now >= self.next_day_at
-            || self.next_overdue_at.is_some_and(|at| at <= now)
-        {
+        if !self.answers_at(now) {
             return None;
         }
         let elapsed = now.timestamp() - self.server_now.timestamp();
@@ -614,6 +834,13 @@ impl Snapshot {
         })
     }
 
+    /// Whether the snapshot can stand for a reading at `now` (see [`Snapshot::answer_at`]).
+    fn answers_at(&self, now: DateTime<Utc>) -> bool {
+        now >= self.server_now
+            && now < self.next_day_at
+            && self.next_overdue_at.is_none_or(|at| at > now)
+    }
+
     fn of(d: CockpitData, read_at: Instant, epoch: u64) -> Snapshot {
         Snapshot {
             day: d.day,
@@ -629,6 +856,7 @@ impl Snapshot {
             epoch,
             version: 0,
             delta: None,
+            shared: Arc::default(),
         }
     }
 }
@@ -640,7 +868,9 @@ async fn run_group(
     group: Group,
     mut events: broadcast::Receiver<HubEvent>,
 ) {
-    let Group { publisher, synced } = group;
+    let Group {
+        publisher, synced, ..
+    } = group;
     // The newest barrier received; handled once the reads it asks for are done.
     let mut barrier = 0;
     // A failed read is retried even when no new event comes, with a growing wait.
@@ -700,6 +930,8 @@ async fn run_group(
                 Err(_) => break,
             }
         }
+        // Every event taken so far was published by now: the rows are read after it.
+        let seen = hub.published.load(Ordering::SeqCst);
         let read = match dirty {
             Dirty::Clean => {
                 synced.send_if_modified(|n| std::mem::replace(n, barrier) != barrier);
@@ -707,7 +939,7 @@ async fn run_group(
             }
             Dirty::Rows { agents, refresh } => {
                 let current = publisher.borrow().clone();
-                match hub.reread(&scope, &current, &agents, refresh).await {
+                match hub.reread(&scope, &current, &agents, refresh, seen).await {
                     Ok(Some(snapshot)) => Ok(Some(snapshot)),
                     Ok(None) => hub.read(&scope).await,
                     Err(e) => Err(e),
@@ -828,6 +1060,7 @@ mod tests {
             epoch: 0,
             version: 0,
             delta: None,
+            shared: Arc::default(),
         }
     }
 

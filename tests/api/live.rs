@@ -345,13 +345,7 @@ async fn on_shutdown_subscribers_get_a_clean_close_and_a_batch_in_flight_is_answ
 
 #[tokio::test]
 async fn a_push_after_one_status_change_re_reads_that_row_not_the_scope() {
-    // No refresh during the test (its notification re-reads every scope).
-    let db = Arc::new(crate::common::TestDb::new().await);
-    let app = crate::common::spawn_app_with(db, None, |config| cockpit::config::Config {
-        refresh_interval: std::time::Duration::from_secs(3600),
-        ..config
-    })
-    .await;
+    let app = crate::common::spawn_app_without_refresh().await;
     let at = minutes_ago(60);
     let mut events = team(&at);
     events.push(
@@ -492,4 +486,64 @@ async fn a_push_after_one_status_change_re_reads_that_row_not_the_scope() {
         after.partial_rows - before.partial_rows <= 2,
         "okan (and deniz)"
     );
+}
+
+#[tokio::test]
+async fn subscribers_with_other_documents_get_their_own_shape_and_a_scopes_searches_share_one_read()
+{
+    let app = crate::common::spawn_app_without_refresh().await;
+    app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    let all = json!({"p": "p1"});
+    let okan_only = json!({"p": "p1", "s": "OK"});
+    let ipek_only = json!({"p": "p1", "s": "İ"});
+    let (mut plain, mut plain_state) = subscribed(&app, all.clone()).await;
+    let (mut by_okan, mut okan_state) = subscribed(&app, okan_only.clone()).await;
+    let (_by_ipek, ipek_state) = subscribed(&app, ipek_only.clone()).await;
+    assert_eq!(okan_state.rows.keys().collect::<Vec<_>>(), vec!["okan"]);
+    assert_eq!(ipek_state.rows.keys().collect::<Vec<_>>(), vec!["ipek"]);
+    // Another document on the plain scope's group: other fields, under aliases.
+    let mut other = WsClient::connect(&app, false).await;
+    other
+        .init(Some(&app.agent_token("acme", "sup")))
+        .await
+        .expect("ack");
+    let first = other
+        .execute(
+            "7",
+            "subscription($p: ID!) { cockpit(productId: $p) { rows { who: agent { id } state: agent { status } } } }",
+            all.clone(),
+        )
+        .await;
+    let ids: Vec<&Value> = first["data"]["cockpit"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| &r["who"]["id"])
+        .collect();
+    assert_eq!(ids.len(), 3, "{first}");
+
+    let before = app.hub.reads();
+    set_status(&app, "okan", "okan", "BREAK").await;
+    let update = plain.next_update().await.expect("update");
+    assert_eq!(update["rows"].as_array().map(Vec::len), Some(1), "{update}");
+    assert_eq!(update["rows"][0]["agent"]["id"], "okan");
+    assert_eq!(update["rows"][0]["agent"]["status"], "BREAK");
+    // Its own selection, not the other subscription's rendering of the same change.
+    let mine = other.next_update().await.expect("update");
+    assert_eq!(
+        mine,
+        json!({"rows": [{"who": {"id": "okan"}, "state": {"status": "BREAK"}}]})
+    );
+    let found = by_okan.next_update().await.expect("update");
+    assert_eq!(found["rows"][0]["agent"]["status"], "BREAK", "{found}");
+    // The three groups (all names, "OK", "İ") took okan's row from one read, each keeping
+    // the rows its search finds.
+    let after = app.hub.reads();
+    assert_eq!(after.scopes, before.scopes, "no whole-scope read");
+    assert_eq!(after.partial, before.partial + 1, "one shared read");
+    plain_state.apply(&update);
+    okan_state.apply(&found);
+    assert_eq!(plain_state, fresh(&app, &all).await);
+    assert_eq!(okan_state, fresh(&app, &okan_only).await);
+    assert_eq!(ipek_state, fresh(&app, &ipek_only).await);
 }

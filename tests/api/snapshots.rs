@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::common::ws::WsClient;
 use crate::common::{
-    error_codes, minutes_ago, plus_minutes, spawn_app, spawn_app_on, team, TestApp,
+    error_codes, minutes_ago, plus_minutes, spawn_app, spawn_app_on, team, TestApp, COCKPIT_QUERY,
 };
 use crate::live::{fresh as query, subscribed};
 
@@ -166,4 +166,56 @@ async fn a_new_subscribers_first_message_shows_a_write_acknowledged_before_throu
             "round {round}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_repeated_query_reuses_its_rendering_only_while_it_stands_and_only_for_who_may_read_it() {
+    let app = crate::common::spawn_app_without_refresh().await;
+    app.ingest_ok("acme", &json!(team(&minutes_ago(60)))).await;
+    let vars = json!({"p": "p1"});
+    let _follower = follow(&app, vars.clone()).await;
+    let ask = |token: String| {
+        let app = &app;
+        let vars = vars.clone();
+        async move { app.graphql(Some(&token), COCKPIT_QUERY, vars).await }
+    };
+    let sup = app.agent_token("acme", "sup");
+    // The same request again is given the first one's rendering (within a second of it:
+    // asked until that happens, so that a slow machine cannot fail the test).
+    let mut reused = None;
+    for _ in 0..20 {
+        let before = app.hub.answers().reused;
+        let first = ask(sup.clone()).await;
+        let again = ask(sup.clone()).await;
+        if app.hub.answers().reused > before {
+            reused = Some((first, again));
+            break;
+        }
+    }
+    let (first, again) = reused.expect("a rendering reused");
+    assert_eq!(error_codes(&first), Vec::<String>::new(), "{first}");
+    assert_eq!(again, first);
+    // Who may not read a cockpit is refused, kept rendering or not.
+    let before = app.hub.answers().reused;
+    let refused = ask(app.agent_token("acme", "okan")).await;
+    assert_eq!(error_codes(&refused), vec!["FORBIDDEN"]);
+    assert_eq!(app.hub.answers().reused, before);
+    // A write makes the kept rendering stale at once: the next answer shows it.
+    let answer = app
+        .graphql(
+            Some(&sup),
+            "mutation { setAgentStatus(agentId: \"sup\", status: BREAK) { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&answer), Vec::<String>::new(), "{answer}");
+    let after_write = ask(sup.clone()).await;
+    let breaks: Vec<&Value> = after_write["data"]["cockpit"]["onBreak"]
+        .as_array()
+        .expect("onBreak")
+        .iter()
+        .map(|r| &r["agent"]["id"])
+        .collect();
+    assert_eq!(breaks, vec!["sup"], "{after_write}");
+    assert_ne!(after_write, first);
 }

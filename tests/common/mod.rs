@@ -255,6 +255,18 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// Starts the application against a fresh database with no refresh during a test (a
+/// refresh's notification re-reads every live scope, which tests of partial re-reads
+/// must not see).
+pub async fn spawn_app_without_refresh() -> TestApp {
+    let db = std::sync::Arc::new(TestDb::new().await);
+    spawn_app_with(db, None, |config| cockpit::config::Config {
+        refresh_interval: Duration::from_secs(3600),
+        ..config
+    })
+    .await
+}
+
 /// Starts the application on port 0 against a fresh database.
 pub async fn spawn_app() -> TestApp {
     let db = std::sync::Arc::new(TestDb::new().await);
