@@ -284,8 +284,10 @@ async fn subscribed(
             seen.messages += 1;
             let mut changes = Vec::new();
             for row in update.rows {
+                // A change of a row the subscriber holds: a row entering the scope (again)
+                // is no delivery of a change, however old its statusSince.
                 let known = seen.rows.get(&row.agent.id).map(|r| &r.agent.status_since);
-                if !first && known != Some(&row.agent.status_since) {
+                if !first && known.is_some_and(|since| *since != row.agent.status_since) {
                     changes.push((
                         row.agent.id.clone(),
                         row.agent.status_since.clone(),
@@ -337,8 +339,7 @@ impl Rig {
         binary: &Option<PathBuf>,
         subs: usize,
     ) -> Result<Rig, String> {
-        let pool = prepare_sized(base_url, 1, per_day, ACTIVE.min(per_day / 10)).await?;
-        let url = url_with_db(base_url, &bench_db(1, per_day))?;
+        let (pool, url) = prepare_copy(base_url, 1, per_day, ACTIVE.min(per_day / 10)).await?;
         let binary = match binary {
             Some(b) => b.clone(),
             None => std::env::current_exe().map_err(|e| e.to_string())?,

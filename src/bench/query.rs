@@ -80,8 +80,7 @@ pub async fn query(
     seconds: u64,
     per_day: i32,
 ) -> Result<(), String> {
-    let pool = prepare_sized(base_url, 1, per_day, ACTIVE.min(per_day / 10)).await?;
-    let url = url_with_db(base_url, &bench_db(1, per_day))?;
+    let (pool, url) = prepare_copy(base_url, 1, per_day, ACTIVE.min(per_day / 10)).await?;
     let service = Service::start(url, clients, 3600).await?;
     let port = service.port;
     let app_pool = service.pool.clone();

@@ -144,11 +144,15 @@ async fn bench_query_live_and_soak_run_on_a_tiny_workload() {
 
     let mut maintenance = crate::common::server();
     maintenance.dbname("postgres");
-    crate::common::connect(&maintenance)
-        .await
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS cockpit_bench_1d_{per_day} WITH (FORCE)"
-        ))
-        .await
-        .expect("drop the bench database");
+    let admin = crate::common::connect(&maintenance).await;
+    // The loaded database and the copy each run works on.
+    for name in [
+        format!("cockpit_bench_1d_{per_day}"),
+        format!("cockpit_bench_1d_{per_day}_run"),
+    ] {
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .expect("drop a bench database");
+    }
 }
