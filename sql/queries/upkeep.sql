@@ -4,4 +4,4 @@
 -- Parameters: none. Result: none.
 VACUUM (ANALYZE) cockpit.dirty_conversations, cockpit.conversation_daily, cockpit.daily_stats,
                  cockpit.refresh_state, cockpit.conversations, cockpit.agents,
-                 cockpit.agent_products, cockpit.organizations
+                 cockpit.agent_products, cockpit.organizations, cockpit.status_time
