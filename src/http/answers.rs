@@ -116,6 +116,17 @@ impl Answers {
     }
 }
 
+impl Answers {
+    /// Forgets what is kept for `request` from `org` (its answer can no longer be kept:
+    /// the product is gone, the scope no longer followed…), so that the same requests do
+    /// not wait for one another to render it.
+    pub fn forget(&self, org: &str, request: &Bytes) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&(org.to_owned(), request.clone()));
+        }
+    }
+}
+
 async fn stands(hub: &Arc<Hub>, from: &Sources) -> bool {
     for (scope, publication) in from {
         if !hub.still_current(scope, *publication).await {
@@ -148,4 +159,47 @@ pub fn cockpit_fields(query: &str, operation_name: Option<&str>) -> Option<usize
             _ => false,
         })
         .then_some(items.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cockpit_fields;
+
+    #[test]
+    fn only_operations_of_cockpit_fields_alone_are_kept() {
+        let q = "query($p: ID!) { a: cockpit(productId: $p) { day } b: cockpit(productId: \"p2\") { day } }";
+        assert_eq!(cockpit_fields(q, None), Some(2));
+        // Any other root field, a fragment at the root, a directive: never kept.
+        assert_eq!(
+            cockpit_fields("{ me { id } cockpit(productId: \"p1\") { day } }", None),
+            None
+        );
+        assert_eq!(
+            cockpit_fields(
+                "{ ...F } fragment F on Query { cockpit(productId: \"p1\") { day } }",
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            cockpit_fields(
+                "query($s: Boolean!) { cockpit(productId: \"p1\") @skip(if: $s) { day } }",
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            cockpit_fields(
+                "subscription { cockpit(productId: \"p1\") { rows { position } } }",
+                None
+            ),
+            None
+        );
+        assert_eq!(cockpit_fields("not graphql", None), None);
+        // Of several operations, the one named; none named is not kept.
+        let two = "query A { cockpit(productId: \"p1\") { day } } query B { me { id } }";
+        assert_eq!(cockpit_fields(two, Some("A")), Some(1));
+        assert_eq!(cockpit_fields(two, Some("B")), None);
+        assert_eq!(cockpit_fields(two, None), None);
+    }
 }

@@ -223,6 +223,9 @@ async fn graphql_request(State(state): State<AppState>, request: Request) -> Res
                 return rendered(body);
             }
         }
+        if rendering.is_some() {
+            state.answers.forget(org, &bytes);
+        }
     }
     drop(rendering);
     // Busy is answered alike on every path: 503 with Retry-After (the body stays GraphQL's).
