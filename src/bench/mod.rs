@@ -156,11 +156,7 @@ async fn prepare_sized(base: &str, days: u32, per_day: i32, active: i32) -> Resu
     }
     pool.close();
     // Start from an empty database: drop and create it again.
-    let maintenance = url_with_db(base, "postgres")?;
-    let (admin, connection) = tokio_postgres::connect(&maintenance, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
+    let admin = maintenance(base).await?;
     admin
         .batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -222,6 +218,17 @@ async fn prepare_sized(base: &str, days: u32, per_day: i32, active: i32) -> Resu
     Ok(pool)
 }
 
+/// A session on the server's maintenance database (`postgres`), to create and drop bench
+/// databases.
+async fn maintenance(base: &str) -> Result<tokio_postgres::Client, String> {
+    let url = url_with_db(base, "postgres")?;
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    Ok(admin)
+}
+
 /// A copy of the bench database of `days` at `per_day` (loaded first unless already there),
 /// made afresh for one run: benches that add traffic leave the loaded database as it was,
 /// so that every run starts from the same state (each run of `bench live` used to leave
@@ -237,11 +244,7 @@ async fn prepare_copy(
     loaded.close();
     let name = bench_db(days, per_day);
     let copy = format!("{name}_run");
-    let maintenance = url_with_db(base, "postgres")?;
-    let (admin, connection) = tokio_postgres::connect(&maintenance, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
+    let admin = maintenance(base).await?;
     admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
