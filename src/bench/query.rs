@@ -136,12 +136,16 @@ pub async fn query(
                         Ok(c) => c,
                         Err(_) => return,
                     };
-                    // Every conversation of the last hour recomputed, back to back.
+                    // Every conversation of the workload's last hour (before its newest
+                    // conversation, not before now: the loaded database ages) recomputed,
+                    // back to back.
                     let _ = client
                         .batch_execute(
                             "INSERT INTO cockpit.dirty_conversations (org_id, conversation_id)
                              SELECT org_id, conversation_id FROM cockpit.conversations
-                              WHERE opened_at > now() - interval '1 hour' ON CONFLICT DO NOTHING;
+                              WHERE opened_at > (SELECT max(opened_at) FROM cockpit.conversations)
+                                                - interval '1 hour'
+                             ON CONFLICT DO NOTHING;
                              SELECT cockpit.refresh_daily();",
                         )
                         .await;
