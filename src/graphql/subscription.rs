@@ -166,44 +166,41 @@ fn updates(
         last: None,
         last_sent: None,
     };
-    futures_util::stream::unfold(subscriber, move |mut s| {
-        async move {
-            loop {
-                if s.last.is_some() {
-                    // Closed: the product is gone or the service is stopping.
-                    s.receiver.changed().await.ok()?;
-                    if let Some(sent) = s.last_sent {
-                        tokio::time::sleep_until(sent + MIN_GAP).await;
-                    }
+    futures_util::stream::unfold(subscriber, move |mut s| async move {
+        loop {
+            if s.last.is_some() {
+                // Closed: the product is gone or the service is stopping.
+                s.receiver.changed().await.ok()?;
+                if let Some(sent) = s.last_sent {
+                    tokio::time::sleep_until(sent + MIN_GAP).await;
                 }
-                let snapshot = s.receiver.borrow_and_update().clone();
-                // Every subscriber holding the same version gets the same message: the first
-                // one works it out (a version names one content within a group).
-                let from = s.last.as_ref().map(|last| last.version);
-                let key = (from, 0);
-                let update = match snapshot.shared.get::<Option<Arc<CockpitUpdate>>>(&key) {
-                    Some(update) => Option::clone(&update),
-                    None => {
-                        let update = diff(s.last.as_deref(), &snapshot).map(|mut update| {
-                            update.refresh_interval_seconds = refresh_interval.seconds();
-                            update.stale_after =
-                                refresh_interval.stale_after(update.refreshed_at.0);
-                            Arc::new(update)
-                        });
-                        Option::clone(&snapshot.shared.insert(key, update))
-                    }
+            }
+            let snapshot = s.receiver.borrow_and_update().clone();
+            // Every subscriber holding the same version gets the same message: the first
+            // one works it out (a version names one content within a group).
+            let from = s.last.as_ref().map(|last| last.version);
+            let key = (from, 0);
+            let update = match snapshot.shared.get::<Option<Arc<CockpitUpdate>>>(&key) {
+                Some(update) => Option::clone(&update),
+                None => {
+                    let update = diff(s.last.as_deref(), &snapshot).map(|mut update| {
+                        update.refresh_interval_seconds = refresh_interval.seconds();
+                        update.stale_after = refresh_interval.stale_after(update.refreshed_at.0);
+                        Arc::new(update)
+                    });
+                    Option::clone(&snapshot.shared.insert(key, update))
+                }
+            };
+            s.last = Some(snapshot.clone());
+            if let Some(update) = update {
+                s.last_sent = Some(Instant::now());
+                let message = SharedUpdate {
+                    update,
+                    snapshot,
+                    from,
+                    document,
                 };
-                s.last = Some(snapshot.clone());
-                if let Some(update) = update {
-                    s.last_sent = Some(Instant::now());
-                    let message = SharedUpdate {
-                        update,
-                        snapshot,
-                        from,
-                        document,
-                    };
-                    return Some((message, s));
-                }
+                return Some((message, s));
             }
         }
     })

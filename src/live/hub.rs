@@ -345,8 +345,10 @@ struct RowsEntry {
     read: RowsRead,
 }
 
-/// Shared re-reads kept for groups that are this many events behind the newest read.
+/// Shared re-reads kept for groups that are this many events behind the newest read,
+/// once there are [`ROWS_PRUNE_AT`] of them (not swept at every read).
 const ROWS_KEPT_EVENTS: u64 = 256;
+const ROWS_PRUNE_AT: usize = 512;
 /// Search keys kept (distinct search texts followed).
 const SEARCH_KEYS_KEPT: usize = 1024;
 
@@ -670,7 +672,9 @@ impl Hub {
                     }
                     .boxed()
                     .shared();
-                    reads.retain(|_, e| e.after + ROWS_KEPT_EVENTS >= after);
+                    if reads.len() >= ROWS_PRUNE_AT {
+                        reads.retain(|_, e| e.after + ROWS_KEPT_EVENTS >= after);
+                    }
                     reads.insert(
                         key,
                         RowsEntry {
