@@ -1,5 +1,6 @@
 -- Defines: cockpit.on_conversations_changed(), trigger conversations_live, cockpit.on_conversations_inserted(), trigger conversations_live_insert.
 -- Live push of active counts and conversation facts: conversations inserted or changed.
+-- The same statements keep the assignees' rows of cockpit.agent_active (sql/live/agent_active.sql).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
@@ -7,7 +8,7 @@
 --    assignee, the waiting customer and the first response of the assignment
 --    (unanswered, overdue), and the queue (a conversation opened with no assignee). The
 --    notification names the assignees before and after: their rows and the scope's header
---    (the queue) are what changed.
+--    (the queue) are what changed; their kept active rows are recomputed.
 CREATE OR REPLACE FUNCTION cockpit.on_conversations_changed()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -17,7 +18,8 @@ BEGIN
     -- an unchanged one, one group of two (GROUP BY holds nulls equal). No join of the two
     -- transition tables: its plan, made for the first statement's size, could be a nested
     -- loop on a large one.
-    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
+    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.agents),
+            cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
        FROM (SELECT x.org_id, x.product_id,
                     coalesce(array_agg(DISTINCT x.assignee_id) FILTER (WHERE x.assignee_id IS NOT NULL),
                              '{}') AS agents
@@ -48,7 +50,8 @@ CREATE OR REPLACE FUNCTION cockpit.on_conversations_inserted()
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-    PERFORM cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
+    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.agents),
+            cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
        FROM (SELECT n.org_id, n.product_id,
                     coalesce(array_agg(DISTINCT n.assignee_id) FILTER (WHERE n.assignee_id IS NOT NULL),
                              '{}') AS agents

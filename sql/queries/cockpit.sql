@@ -38,33 +38,59 @@ product AS (
       FROM cockpit.products p
      WHERE p.org_id = $1 AND p.product_id = $2
 ),
+-- Today's daily figures per agent: for all channels, the refresh's per-agent totals (one
+-- row per agent); for one channel, that channel's daily rows.
 daily AS (
+    SELECT t.agent_id,
+           t.first_response_count AS frc, t.first_response_seconds_sum AS frs,
+           t.resolution_count AS rc, t.resolution_seconds_sum AS rs,
+           t.resolved_count AS resolved, t.reactivated_count AS reactivated,
+           t.forwarded_count AS forwarded, t.first_responses_within_target AS within
+      FROM cockpit.daily_agent_totals t
+      JOIN org ON t.org_id = org.org_id AND t.day = org.today
+     WHERE $3::text IS NULL AND t.product_id = $2
+       AND ($5::text[] IS NULL OR t.agent_id = ANY ($5::text[]))
+    UNION ALL
     SELECT s.agent_id,
-           sum(s.first_response_count) AS frc, sum(s.first_response_seconds_sum) AS frs,
-           sum(s.resolution_count) AS rc, sum(s.resolution_seconds_sum) AS rs,
-           sum(s.resolved_count) AS resolved, sum(s.reactivated_count) AS reactivated,
-           sum(s.forwarded_count) AS forwarded,
-           sum(s.first_responses_within_target) AS within
+           sum(s.first_response_count), sum(s.first_response_seconds_sum),
+           sum(s.resolution_count), sum(s.resolution_seconds_sum),
+           sum(s.resolved_count), sum(s.reactivated_count), sum(s.forwarded_count),
+           sum(s.first_responses_within_target)
       FROM cockpit.daily_stats s
       JOIN org ON s.org_id = org.org_id AND s.day = org.today
-     WHERE s.product_id = $2 AND ($3::text IS NULL OR s.channel = $3::text)
+     WHERE $3::text IS NOT NULL AND s.product_id = $2 AND s.channel = $3::text
        AND ($5::text[] IS NULL OR s.agent_id = ANY ($5::text[]))
      GROUP BY s.agent_id
 ),
 -- Active conversations per assignee: how many, how many keep a customer waiting (and
--- since when), how many have had no first response for longer than the target.
+-- since when), how many have had no first response for longer than the target (and the
+-- next instant one will). For all channels, the kept row per agent (cockpit.agent_active:
+-- the assignment instants awaiting a first response, ascending, so that those assigned
+-- before the cutoff are counted by width_bucket, and the first after it is the next one);
+-- for one channel, the channel's active conversations.
 active AS (
-    SELECT c.assignee_id AS agent_id, count(*) AS n,
-           count(*) FILTER (WHERE c.waiting_since IS NOT NULL) AS unanswered,
-           min(c.waiting_since) AS oldest_unanswered_since,
+    SELECT x.agent_id, x.active AS n, x.unanswered, x.oldest_unanswered_since,
+           w.overdue,
+           x.awaiting_first_response[w.overdue + 1] + org.target AS next_overdue_at
+      FROM cockpit.agent_active x
+     CROSS JOIN org
+     -- Awaiting since strictly before now() - target (instants are whole microseconds).
+     CROSS JOIN LATERAL (SELECT width_bucket(now() - org.target - interval '1 microsecond',
+                                             x.awaiting_first_response) AS overdue) w
+     WHERE $3::text IS NULL AND x.org_id = $1 AND x.product_id = $2
+       AND ($5::text[] IS NULL OR x.agent_id = ANY ($5::text[]))
+    UNION ALL
+    SELECT c.assignee_id, count(*),
+           count(*) FILTER (WHERE c.waiting_since IS NOT NULL),
+           min(c.waiting_since),
            count(*) FILTER (WHERE c.first_response_at IS NULL
-                              AND c.assigned_at < now() - org.target) AS overdue,
+                              AND c.assigned_at < now() - org.target),
            min(c.assigned_at + org.target) FILTER (WHERE c.first_response_at IS NULL
-                                                     AND c.assigned_at >= now() - org.target) AS next_overdue_at
+                                                     AND c.assigned_at >= now() - org.target)
       FROM cockpit.conversations c
      CROSS JOIN org
-     WHERE c.org_id = $1 AND c.state = 'ACTIVE' AND c.assignee_id IS NOT NULL
-       AND c.product_id = $2 AND ($3::text IS NULL OR c.channel = $3::text)
+     WHERE $3::text IS NOT NULL AND c.org_id = $1 AND c.state = 'ACTIVE'
+       AND c.assignee_id IS NOT NULL AND c.product_id = $2 AND c.channel = $3::text
        AND ($5::text[] IS NULL OR c.assignee_id = ANY ($5::text[]))
      GROUP BY c.assignee_id
 ),

@@ -4,4 +4,5 @@
 -- Parameters: none. Result: none.
 VACUUM (ANALYZE) cockpit.dirty_conversations, cockpit.conversation_daily, cockpit.daily_stats,
                  cockpit.refresh_state, cockpit.conversations, cockpit.agents,
-                 cockpit.agent_products, cockpit.organizations, cockpit.status_time
+                 cockpit.agent_products, cockpit.organizations, cockpit.status_time,
+                 cockpit.daily_agent_totals, cockpit.agent_active

@@ -1,6 +1,7 @@
 -- Defines: cockpit.refresh_daily().
 -- The refresh of the daily columns: recomputes the conversations ingest marked and applies
--- the difference to cockpit.daily_stats.
+-- the difference to cockpit.daily_stats, and summed over channels to
+-- cockpit.daily_agent_totals (the cockpit of all channels reads one row per agent).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
@@ -16,6 +17,7 @@ DECLARE
     v_convs text[];
     v_old cockpit.conversation_daily[];
     v_zero_keys jsonb;
+    v_zero_totals jsonb;
     v_groups integer := 0;
     -- Per organization, the agents whose daily rows this refresh changed (for the live
     -- groups, which re-read just those rows).
@@ -132,14 +134,48 @@ BEGIN
                        AND s.forwarded_count = 0 AND s.first_response_seconds_sum = 0
                        AND s.resolution_seconds_sum = 0
                        AND s.first_responses_within_target = 0) AS is_zero
+        ),
+        -- The same difference summed over channels, for the cockpit of all channels.
+        applied_totals AS (
+            INSERT INTO cockpit.daily_agent_totals AS s
+                   (org_id, day, product_id, agent_id,
+                    first_response_count, first_response_seconds_sum,
+                    resolution_count, resolution_seconds_sum,
+                    resolved_count, reactivated_count, forwarded_count,
+                    first_responses_within_target)
+            SELECT d.org_id, d.day, d.product_id, d.agent_id, sum(d.frc), sum(d.frs),
+                   sum(d.rc), sum(d.rs), sum(d.resolved), sum(d.reactivated),
+                   sum(d.forwarded), sum(d.within)
+              FROM delta d
+             GROUP BY d.org_id, d.day, d.product_id, d.agent_id
+             ORDER BY d.org_id, d.day, d.product_id, d.agent_id
+            ON CONFLICT (org_id, day, product_id, agent_id) DO UPDATE
+               SET first_response_count = s.first_response_count + excluded.first_response_count,
+                   first_response_seconds_sum = s.first_response_seconds_sum + excluded.first_response_seconds_sum,
+                   resolution_count = s.resolution_count + excluded.resolution_count,
+                   resolution_seconds_sum = s.resolution_seconds_sum + excluded.resolution_seconds_sum,
+                   resolved_count = s.resolved_count + excluded.resolved_count,
+                   reactivated_count = s.reactivated_count + excluded.reactivated_count,
+                   forwarded_count = s.forwarded_count + excluded.forwarded_count,
+                   first_responses_within_target = s.first_responses_within_target
+                                                   + excluded.first_responses_within_target
+            RETURNING s.org_id, s.day, s.product_id, s.agent_id,
+                      (s.first_response_count = 0 AND s.resolution_count = 0
+                       AND s.resolved_count = 0 AND s.reactivated_count = 0
+                       AND s.forwarded_count = 0 AND s.first_response_seconds_sum = 0
+                       AND s.resolution_seconds_sum = 0
+                       AND s.first_responses_within_target = 0) AS is_zero
         )
         SELECT count(*)::integer,
                coalesce(jsonb_agg(jsonb_build_array(org_id, day, agent_id, product_id, channel))
                         FILTER (WHERE is_zero), '[]'),
                (SELECT coalesce(jsonb_object_agg(x.org_id, x.agents), '{}')
                   FROM (SELECT a.org_id, jsonb_agg(DISTINCT a.agent_id) AS agents
-                          FROM applied a GROUP BY a.org_id) x)
-          INTO v_groups, v_zero_keys, v_changed
+                          FROM applied a GROUP BY a.org_id) x),
+               (SELECT coalesce(jsonb_agg(jsonb_build_array(t.org_id, t.day, t.product_id, t.agent_id))
+                                FILTER (WHERE t.is_zero), '[]')
+                  FROM applied_totals t)
+          INTO v_groups, v_zero_keys, v_changed, v_zero_totals
           FROM applied;
 
         -- 4. No zero rows: a group whose last contribution went is removed.
@@ -147,6 +183,10 @@ BEGIN
          USING jsonb_array_elements(v_zero_keys) k
          WHERE s.org_id = k ->> 0 AND s.day = (k ->> 1)::date AND s.agent_id = k ->> 2
            AND s.product_id = k ->> 3 AND s.channel = k ->> 4;
+        DELETE FROM cockpit.daily_agent_totals s
+         USING jsonb_array_elements(v_zero_totals) k
+         WHERE s.org_id = k ->> 0 AND s.day = (k ->> 1)::date AND s.product_id = k ->> 2
+           AND s.agent_id = k ->> 3;
     END IF;
 
     v_at := clock_timestamp();

@@ -148,9 +148,9 @@ pub async fn refresh(
                 .query_one(db::SUMMARY_DRIFT_SQL, &[])
                 .await
                 .map_err(|e| e.to_string())?;
-            let (differing, groups): (i64, i64) = (row.get(0), row.get(1));
+            let (differing, groups, kept): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
             println!(
-                "verify {}d: {differing} differing groups of {groups} against a full recompute ({:.0} s)",
+                "verify {}d: {differing} differing groups of {groups} against a full recompute, {kept} kept per-agent rows off what they sum ({:.0} s)",
                 s.days,
                 started.elapsed().as_secs_f64()
             );

@@ -60,6 +60,7 @@ pub const DEFINITIONS: &[Definition] = definitions![
     "refresh/service_level.sql",
     "live/agents.sql",
     "live/members.sql",
+    "live/agent_active.sql",
     "live/conversations.sql",
     "insights/conversation_live_facts.sql",
     "oracle/agent_daily_reference.sql",

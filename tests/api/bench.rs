@@ -51,6 +51,7 @@ async fn the_bench_workload_and_its_minutes_are_valid_and_summarised_exactly() {
         .unwrap();
     assert_eq!(drift.get::<_, i64>("differing"), 0);
     assert!(drift.get::<_, i64>("groups") > 0);
+    assert_eq!(drift.get::<_, i64>("kept_differing"), 0);
 }
 
 /// Runs `cockpit bench <args>` against the test server; its standard output.

@@ -328,6 +328,18 @@ async fn the_set_based_judgement_answers_and_stores_exactly_what_the_per_event_o
             exact_state,
             "seed {seed} (service path)"
         );
+        // The per-agent rows kept for the cockpit of all channels equal what they sum, on
+        // every path (state() above refreshed each database).
+        for db in [&fast, &exact, &service] {
+            let drift = db
+                .client()
+                .await
+                .query_one(cockpit::db::SUMMARY_DRIFT_SQL, &[])
+                .await
+                .expect("drift");
+            assert_eq!(drift.get::<_, i64>("differing"), 0, "seed {seed}");
+            assert_eq!(drift.get::<_, i64>("kept_differing"), 0, "seed {seed}");
+        }
     }
     // The fast path really ran (and the comparison above was not of one path with itself).
     assert!(

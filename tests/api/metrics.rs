@@ -663,6 +663,11 @@ async fn assert_summary_equals_reference(db: &TestDb) {
         "summary and reference differ ({groups} groups)"
     );
     assert!(groups > 0);
+    assert_eq!(
+        drift.get::<_, i64>("kept_differing"),
+        0,
+        "the kept per-agent totals and active rows equal what they sum"
+    );
     let zero_rows: i64 = client
         .query_one(
             "SELECT count(*) FROM cockpit.daily_stats WHERE first_response_count = 0 AND resolution_count = 0

@@ -1,0 +1,50 @@
+-- Defines: cockpit.keep_agent_active().
+-- The active conversations of agents in a product, kept per agent (cockpit.agent_active,
+-- migration V19) for the cockpit statement, which then reads one row per agent instead of
+-- every active conversation. Called by the statements that change conversations, with the
+-- assignees before and after (sql/live/conversations.sql), in the same transaction: ingest
+-- serializes an organization's batches, so the recompute sees every change before it.
+-- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
+-- next start applies it (README, "Changing SQL").
+
+-- Recomputes the rows of p_agents in p_product_id from cockpit.conversations (their index of
+-- active conversations by assignee): a few rows per agent, whatever the history.
+CREATE OR REPLACE FUNCTION cockpit.keep_agent_active(p_org_id text, p_product_id text, p_agents text[])
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+    WITH fresh AS (
+        SELECT c.assignee_id AS agent_id, count(*)::integer AS active,
+               (count(*) FILTER (WHERE c.waiting_since IS NOT NULL))::integer AS unanswered,
+               min(c.waiting_since) AS oldest_unanswered_since,
+               coalesce(array_agg(c.assigned_at ORDER BY c.assigned_at)
+                            FILTER (WHERE c.first_response_at IS NULL AND c.assigned_at IS NOT NULL),
+                        '{}') AS awaiting_first_response
+          FROM cockpit.conversations c
+         WHERE c.org_id = p_org_id AND c.state = 'ACTIVE'
+           AND c.assignee_id = ANY (p_agents) AND c.product_id = p_product_id
+         GROUP BY c.assignee_id
+    ),
+    gone AS (
+        DELETE FROM cockpit.agent_active x
+         WHERE x.org_id = p_org_id AND x.product_id = p_product_id
+           AND x.agent_id = ANY (p_agents)
+           AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.agent_id = x.agent_id)
+    )
+    INSERT INTO cockpit.agent_active AS x
+           (org_id, product_id, agent_id, active, unanswered, oldest_unanswered_since,
+            awaiting_first_response)
+    SELECT p_org_id, p_product_id, f.agent_id, f.active, f.unanswered,
+           f.oldest_unanswered_since, f.awaiting_first_response
+      FROM fresh f
+     ORDER BY f.agent_id
+    ON CONFLICT (org_id, product_id, agent_id) DO UPDATE
+       SET active = excluded.active, unanswered = excluded.unanswered,
+           oldest_unanswered_since = excluded.oldest_unanswered_since,
+           awaiting_first_response = excluded.awaiting_first_response
+     WHERE (x.active, x.unanswered, x.oldest_unanswered_since, x.awaiting_first_response)
+           IS DISTINCT FROM
+           (excluded.active, excluded.unanswered, excluded.oldest_unanswered_since,
+            excluded.awaiting_first_response)
+$function$;
+REVOKE EXECUTE ON FUNCTION cockpit.keep_agent_active(text,text,text[]) FROM PUBLIC;
