@@ -18,12 +18,17 @@ BEGIN
     -- an unchanged one, one group of two (GROUP BY holds nulls equal). No join of the two
     -- transition tables: its plan, made for the first statement's size, could be a nested
     -- loop on a large one.
-    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.agents),
+    -- Kept active rows: only the assignees of a version that is active (a change between
+    -- resolved versions changes none).
+    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.kept),
             cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
        FROM (SELECT x.org_id, x.product_id,
                     coalesce(array_agg(DISTINCT x.assignee_id) FILTER (WHERE x.assignee_id IS NOT NULL),
-                             '{}') AS agents
-               FROM (SELECT x.org_id, x.product_id, x.assignee_id
+                             '{}') AS agents,
+                    coalesce(array_agg(DISTINCT x.assignee_id)
+                                 FILTER (WHERE x.assignee_id IS NOT NULL AND x.state = 'ACTIVE'),
+                             '{}') AS kept
+               FROM (SELECT x.org_id, x.product_id, x.assignee_id, x.state
                        FROM (SELECT n.org_id, n.conversation_id, n.product_id, n.state, n.assignee_id,
                                     n.waiting_since, n.assigned_at, n.first_response_at
                                FROM new_rows n
@@ -50,11 +55,15 @@ CREATE OR REPLACE FUNCTION cockpit.on_conversations_inserted()
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.agents),
+    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.kept),
             cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
        FROM (SELECT n.org_id, n.product_id,
                     coalesce(array_agg(DISTINCT n.assignee_id) FILTER (WHERE n.assignee_id IS NOT NULL),
-                             '{}') AS agents
+                             '{}') AS agents,
+                    -- Inserted resolved (a whole conversation in one batch): no active row.
+                    coalesce(array_agg(DISTINCT n.assignee_id)
+                                 FILTER (WHERE n.assignee_id IS NOT NULL AND n.state = 'ACTIVE'),
+                             '{}') AS kept
                FROM new_rows n
               GROUP BY n.org_id, n.product_id) c;
     RETURN NULL;
