@@ -106,6 +106,52 @@ pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
             dir.join("initdb.log").display()
         ));
     }
+    serve(bin, dir, root)
+}
+
+/// Starts a hot standby of `primary` on a free loopback port: a base backup streamed with
+/// `pg_basebackup -R` (the standby then follows the primary's write-ahead log), in its own
+/// directory named by `label`, removed like a throwaway cluster's. The primary must be one
+/// of [`start_throwaway`]'s (trust authentication, replication allowed from the loopback).
+pub fn start_standby(label: &str, primary: &Throwaway) -> Result<Throwaway, String> {
+    let bin = primary.bindir.clone();
+    let root = is_root();
+    let dir = std::env::temp_dir().join(format!("cockpit-{label}-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    if root {
+        let status = Command::new("chown")
+            .args(["postgres:", &dir.to_string_lossy()])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("cannot hand the standby directory to the postgres user".into());
+        }
+    }
+    let port = primary
+        .url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .ok_or_else(|| format!("no port in {}", primary.url))?
+        .to_string();
+    let backup = format!(
+        "'{}' -h 127.0.0.1 -p {port} -U postgres -D '{}' -R -X stream --no-sync >'{}' 2>&1",
+        bin.join("pg_basebackup").display(),
+        dir.join("data").display(),
+        dir.join("basebackup.log").display()
+    );
+    let status = shell(&backup, root).status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!(
+            "pg_basebackup failed (see {})",
+            dir.join("basebackup.log").display()
+        ));
+    }
+    serve(bin, dir, root)
+}
+
+/// Runs the cluster of `dir/data` on a free loopback port until this process exits.
+fn serve(bin: PathBuf, dir: PathBuf, root: bool) -> Result<Throwaway, String> {
+    let data = dir.join("data");
     let port = free_port()?;
     let script = format!(
         "'{bin}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off \

@@ -27,6 +27,7 @@ mod ordering;
 mod outages;
 mod reactivation;
 mod refresh;
+mod replica;
 mod reporting;
 mod screen;
 mod search;
