@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{parse_ttl, Keys, TokenRole};
 use crate::config::{
-    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT,
+    Config, PoolMode, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_GRAPHQL_BODY_LIMIT,
     DEFAULT_HEADER_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_POOL_SIZE, DEFAULT_REFRESH_SECS,
     DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_WS_INIT_TIMEOUT_SECS,
@@ -59,6 +59,10 @@ struct ServeArgs {
     /// Where the listener connects for LISTEN/NOTIFY (default: the database URL).
     #[arg(long, env = "COCKPIT_LISTEN_DATABASE_URL")]
     listen_database_url: Option<String>,
+    /// How the pool's connections reach PostgreSQL: `transaction` through a transaction
+    /// pooler such as PgBouncer (needs a direct `--listen-database-url`).
+    #[arg(long, env = "COCKPIT_POOL_MODE", value_enum, default_value_t = PoolMode::Session)]
+    pool_mode: PoolMode,
     /// Address to listen on.
     #[arg(long, env = "COCKPIT_BIND", default_value = DEFAULT_BIND)]
     bind: SocketAddr,
@@ -365,8 +369,16 @@ impl ServeArgs {
                  tokens (set the variable or pass --jwt-secret); there is no default secret"
             )
         })?;
+        if self.pool_mode == PoolMode::Transaction && self.listen_database_url.is_none() {
+            anyhow::bail!(
+                "COCKPIT_POOL_MODE=transaction needs COCKPIT_LISTEN_DATABASE_URL: a direct \
+                 connection to the same database (a transaction pooler cannot carry LISTEN, \
+                 the migrations' session lock or VACUUM)"
+            );
+        }
         Ok(Config {
             listen_url: self.listen_database_url,
+            pool_mode: self.pool_mode,
             bind: self.bind,
             refresh_interval: Duration::from_secs(self.refresh_secs),
             pool_size: self.pool_size,

@@ -7,6 +7,10 @@
 //! - `COCKPIT_LISTEN_DATABASE_URL`: where the listener connects for LISTEN/NOTIFY
 //!   (default: `DATABASE_URL`); set it when the pool goes through a transaction-pooling
 //!   proxy such as PgBouncer, which cannot carry LISTEN.
+//! - `COCKPIT_POOL_MODE`: `session` (default: the pool's connections are sessions of their
+//!   own) or `transaction` (the pool goes through a transaction pooler, PgBouncer's
+//!   `pool_mode = transaction`: no named prepared statements, and what needs a session of
+//!   its own runs on the direct `COCKPIT_LISTEN_DATABASE_URL`, which is then required).
 //! - `COCKPIT_REFRESH_SECS`: interval of the daily-column refresh (default
 //!   [`DEFAULT_REFRESH_SECS`], at least 1).
 //! - `COCKPIT_REQUEST_TIMEOUT_SECS`: longest time a request other than ingest may take
@@ -22,6 +26,17 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// How the pool's connections reach PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PoolMode {
+    /// Each pooled connection is a server session of its own (directly, or through a
+    /// session pooler).
+    Session,
+    /// Through a transaction pooler (PgBouncer, `pool_mode = transaction`): a server
+    /// session lasts one transaction.
+    Transaction,
+}
 
 /// The embedded default: the local PostgreSQL of a developer machine.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/cockpit";
@@ -59,6 +74,8 @@ pub struct Config {
     pub database_url: String,
     /// Connection URL of the listener (LISTEN/NOTIFY); `None`: `database_url`.
     pub listen_url: Option<String>,
+    /// How the pool's connections reach PostgreSQL.
+    pub pool_mode: PoolMode,
     /// Listen address; port 0 picks a free port (tests).
     pub bind: SocketAddr,
     /// HS256 secret for bearer tokens.
@@ -94,6 +111,7 @@ impl Config {
         Config {
             database_url: database_url.into(),
             listen_url: None,
+            pool_mode: PoolMode::Session,
             bind: DEFAULT_BIND.parse().expect("the default address parses"),
             jwt_secret: jwt_secret.into(),
             refresh_interval: Duration::from_secs(DEFAULT_REFRESH_SECS),
@@ -115,6 +133,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database_url", &redacted(&self.database_url))
             .field("listen_url", &self.listen_url.as_deref().map(redacted))
+            .field("pool_mode", &self.pool_mode)
             .field("bind", &self.bind)
             .field("jwt_secret", &"***")
             .field("refresh_interval", &self.refresh_interval)

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -434,12 +434,13 @@ pub async fn store(
         }
     } else {
         let _turn = gate.enter(org).await?;
-        let row = db::run(pool, async |client| match &batch.columns {
-            Some(c) => {
-                let statement = client.prepare_cached(INGEST_WELL_FORMED_SQL).await?;
-                Ok(client
-                    .query_one(
-                        &statement,
+        let row = db::run(pool, async |client| {
+            let rows = match &batch.columns {
+                Some(c) => {
+                    db::query_on(
+                        pool,
+                        client,
+                        INGEST_WELL_FORMED_SQL,
                         &[
                             &org,
                             &c.ids,
@@ -452,12 +453,13 @@ pub async fn store(
                             &c.channels,
                         ],
                     )
-                    .await?)
-            }
-            None => {
-                let statement = client.prepare_cached(INGEST_SQL).await?;
-                Ok(client.query_one(&statement, &[&org, &batch.json]).await?)
-            }
+                    .await?
+                }
+                None => db::query_on(pool, client, INGEST_SQL, &[&org, &batch.json]).await?,
+            };
+            rows.into_iter()
+                .next()
+                .ok_or_else(|| db::DbError::Unexpected("ingest answered no row".into()))
         })
         .await
         .map_err(|e| match e.postgres_code() {

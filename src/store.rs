@@ -1,8 +1,8 @@
 //! Typed calls of the SQL the API runs (`sql/queries/*.sql`). One statement per call;
 //! rows become domain types ([`crate::model`]) here and nowhere else.
 
+use crate::db::Pool;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use crate::db::{self, DbError};

@@ -7,7 +7,7 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 
 use crate::db::{self, quote_ident, DbError};
 

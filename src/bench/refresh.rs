@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 
 use super::stats::{median, Summary};
 use super::*;

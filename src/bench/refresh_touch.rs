@@ -1,7 +1,7 @@
 //! P1's clause on conversation length: the refresh after one new reply into a conversation
 //! of 10,000 events against the same into a conversation of 10 (`cockpit bench refresh`).
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 
 use super::stats::median;
 use crate::db::DbError;

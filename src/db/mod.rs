@@ -1,9 +1,12 @@
 //! PostgreSQL: the connection pool and the migrations embedded in the binary.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::NoTls;
 
 pub mod definitions;
@@ -75,10 +78,96 @@ pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// requests. Migrations lift it for their own session.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(110);
 
+/// The service's connection pool (deadpool's, which it derefs to), and how its sessions
+/// reach PostgreSQL: directly, or through a transaction pooler.
+#[derive(Clone)]
+pub struct Pool {
+    inner: deadpool_postgres::Pool,
+    pooler: Option<Arc<TransactionPooler>>,
+    statement_timeout: Option<Duration>,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = deadpool_postgres::Pool;
+
+    fn deref(&self) -> &deadpool_postgres::Pool {
+        &self.inner
+    }
+}
+
+/// A pool behind a transaction pooler (PgBouncer with `pool_mode = transaction`): each
+/// transaction may run on another server session, so nothing may outlive one. Statements
+/// are not prepared under a name (a named statement would be left on a server session that
+/// then serves others): each is sent unnamed with its parameter types, in one round trip
+/// (`query_typed`). The types are learnt once per statement text on a direct connection,
+/// which also carries what needs a session of its own (migrations, the upkeep's VACUUM and
+/// their session locks).
+struct TransactionPooler {
+    /// A direct connection's URL (the listener's).
+    direct_url: String,
+    /// Parameter types by statement text.
+    types: Mutex<HashMap<String, Arc<[Type]>>>,
+}
+
+impl TransactionPooler {
+    async fn types(&self, sql: &str) -> Result<Arc<[Type]>, DbError> {
+        if let Some(types) = self.types.lock().ok().and_then(|t| t.get(sql).cloned()) {
+            return Ok(types);
+        }
+        let mut config = tokio_postgres::Config::from_str(&self.direct_url)
+            .map_err(|e| DbError::Url(e.to_string()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let types: Arc<[Type]> = client.prepare(sql).await?.params().into();
+        drop(client);
+        let _ = driver.await;
+        if let Ok(mut known) = self.types.lock() {
+            known.insert(sql.to_string(), types.clone());
+        }
+        Ok(types)
+    }
+}
+
+impl Pool {
+    /// Whether this pool goes through a transaction pooler.
+    pub fn through_pooler(&self) -> bool {
+        self.pooler.is_some()
+    }
+
+    /// A pool of one direct session for work that needs a session of its own (session
+    /// locks and settings, VACUUM): this pool itself unless it goes through a transaction
+    /// pooler.
+    pub fn direct(&self) -> Result<Pool, DbError> {
+        match &self.pooler {
+            None => Ok(self.clone()),
+            Some(pooler) => pool_with(&pooler.direct_url, 1, self.statement_timeout),
+        }
+    }
+}
+
 /// A pool of at most `size` connections to `url`, with bounded connect, checkout and
 /// statement times.
 pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
     pool_with(url, size, Some(STATEMENT_TIMEOUT))
+}
+
+/// [`pool_with`] for `url` behind a transaction pooler (PgBouncer, `pool_mode =
+/// transaction`); `direct_url` reaches the same database without it.
+pub fn pool_through_pooler(
+    url: &str,
+    direct_url: &str,
+    size: usize,
+    statement_timeout: Option<Duration>,
+) -> Result<Pool, DbError> {
+    let mut pool = pool_with(url, size, statement_timeout)?;
+    pool.pooler = Some(Arc::new(TransactionPooler {
+        direct_url: direct_url.to_string(),
+        types: Mutex::default(),
+    }));
+    Ok(pool)
 }
 
 /// [`pool`] with another statement limit (`None`: none, for bulk work such as the bench's
@@ -107,13 +196,18 @@ pub fn pool_with(
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Ok(Pool::builder(manager)
+    let inner = deadpool_postgres::Pool::builder(manager)
         .max_size(size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(POOL_WAIT_TIMEOUT))
         .create_timeout(Some(CONNECT_TIMEOUT))
         .recycle_timeout(Some(CONNECT_TIMEOUT))
-        .build()?)
+        .build()?;
+    Ok(Pool {
+        inner,
+        pooler: None,
+        statement_timeout,
+    })
 }
 
 /// Runs `work` on a pooled connection. Should the caller stop waiting before `work` is done
@@ -134,13 +228,44 @@ pub async fn run<T>(
 pub async fn query(
     pool: &Pool,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>, DbError> {
     run(pool, async |client| {
-        let statement = client.prepare_cached(sql).await?;
-        Ok(client.query(&statement, params).await?)
+        query_on(pool, client, sql, params).await
     })
     .await
+}
+
+/// The rows of one statement on a client of `pool` (within [`run`]): prepared and cached
+/// on a direct pool, sent unnamed with its parameter types through a transaction pooler.
+pub async fn query_on(
+    pool: &Pool,
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, DbError> {
+    match &pool.pooler {
+        None => {
+            let statement = client.prepare_cached(sql).await?;
+            Ok(client.query(&statement, params).await?)
+        }
+        Some(pooler) => {
+            let types = pooler.types(sql).await?;
+            if types.len() != params.len() {
+                return Err(DbError::Unexpected(format!(
+                    "a statement of {} parameters given {}",
+                    types.len(),
+                    params.len()
+                )));
+            }
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                .iter()
+                .zip(types.iter())
+                .map(|(value, ty)| (*value, ty.clone()))
+                .collect();
+            Ok(client.query_typed(sql, &typed).await?)
+        }
+    }
 }
 
 /// The rows of one prepared (cached) statement run with its generic plan, for a statement
@@ -151,8 +276,12 @@ pub async fn query(
 pub async fn query_generic(
     pool: &Pool,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>, DbError> {
+    if pool.pooler.is_some() {
+        // Unnamed statements have no plan to keep: the setting would change nothing.
+        return query(pool, sql, params).await;
+    }
     run(pool, async |client| {
         let statement = client.prepare_cached(sql).await?;
         client
@@ -176,7 +305,7 @@ pub async fn query_generic(
 pub async fn query_one(
     pool: &Pool,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    params: &[&(dyn ToSql + Sync)],
 ) -> Result<tokio_postgres::Row, DbError> {
     query(pool, sql, params)
         .await?
@@ -316,7 +445,9 @@ pub async fn migrate_history_only(pool: &Pool, target: u32) -> Result<(), DbErro
 }
 
 async fn migrate_until(pool: &Pool, target: Option<u32>) -> Result<(), DbError> {
-    let mut client = pool.get().await?;
+    // A session lock and session settings: on a session of its own.
+    let direct = pool.direct()?;
+    let mut client = direct.get().await?;
     // A migration may build an index over millions of rows: no statement time limit here.
     client.batch_execute("SET statement_timeout = 0").await?;
     client

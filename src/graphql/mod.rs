@@ -9,8 +9,8 @@ pub mod types;
 
 use std::sync::Arc;
 
+use crate::db::Pool;
 use async_graphql::{Context, Schema};
-use deadpool_postgres::Pool;
 
 use crate::auth::{Claims, TokenRole};
 use crate::model::Role;

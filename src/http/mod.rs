@@ -9,13 +9,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::db::Pool;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use deadpool_postgres::Pool;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLResponse};
 use axum::extract::ws::WebSocketUpgrade;
 
 use crate::auth::Keys;
-use crate::config::Config;
+use crate::config::{Config, PoolMode};
 use crate::db::{self, DbError};
 use crate::error::ApiError;
 use crate::graphql::{self, Auth, CockpitSchema};
@@ -434,12 +434,30 @@ impl Application {
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         crate::auth::check_secret(&config.jwt_secret).map_err(StartError::Config)?;
         telemetry::prometheus();
-        db::ensure_database(&config.database_url).await?;
-        let pool = db::pool_with(
-            &config.database_url,
-            config.pool_size,
-            Some(config.statement_timeout),
-        )?;
+        let pool = match (config.pool_mode, &config.listen_url) {
+            (PoolMode::Transaction, Some(direct)) => {
+                db::ensure_database(direct).await?;
+                db::pool_through_pooler(
+                    &config.database_url,
+                    direct,
+                    config.pool_size,
+                    Some(config.statement_timeout),
+                )?
+            }
+            (PoolMode::Transaction, None) => {
+                return Err(StartError::Config(
+                    "the transaction pool mode needs a direct listen URL".into(),
+                ))
+            }
+            (PoolMode::Session, _) => {
+                db::ensure_database(&config.database_url).await?;
+                db::pool_with(
+                    &config.database_url,
+                    config.pool_size,
+                    Some(config.statement_timeout),
+                )?
+            }
+        };
         db::migrate(&pool).await?;
         if refresher::refresh_once(&pool).await?.is_none() {
             tracing::info!("another instance is refreshing the daily columns");

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::db::Pool;
 use chrono::{DateTime, NaiveDate, Utc};
-use deadpool_postgres::Pool;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 use serde::Deserialize;
 use tokio::time::MissedTickBehavior;
 
@@ -87,7 +87,10 @@ async fn refresh_chunk(
 /// Vacuums and analyzes the tables that ingest and the refresh rewrite, unless another
 /// instance is doing it. `false` when it was left to the other instance.
 pub async fn upkeep(pool: &Pool) -> Result<bool, DbError> {
-    db::run(pool, async |client| {
+    // A session lock, a session setting and VACUUM: on a session of its own (a direct one
+    // when the pool goes through a transaction pooler).
+    let direct = pool.direct()?;
+    db::run(&direct, async |client| {
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&UPKEEP_LOCK_KEY])
             .await?

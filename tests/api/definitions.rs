@@ -13,7 +13,7 @@ use crate::common::{connect, TestDb};
 /// had migrations V1–V16: the same files as here (refinery refuses a changed one).
 const LAST_RELEASE_BEFORE_SQL_DEFINITIONS: u32 = 16;
 
-fn pool(db: &TestDb) -> deadpool_postgres::Pool {
+fn pool(db: &TestDb) -> cockpit::db::Pool {
     cockpit::db::pool(&db.url, 2).expect("pool")
 }
 

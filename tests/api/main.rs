@@ -25,6 +25,7 @@ mod metrics;
 mod nul;
 mod ordering;
 mod outages;
+mod pooler;
 mod reactivation;
 mod refresh;
 mod replica;

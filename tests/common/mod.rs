@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod pooler;
 pub mod proxy;
 pub mod ws;
 
