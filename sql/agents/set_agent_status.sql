@@ -59,6 +59,8 @@ BEGIN
         INSERT INTO cockpit.status_changes (org_id, agent_id, from_status, to_status, changed_by_id, changed_at)
         VALUES (p_org, p_target, v_target.status, p_status, p_actor, v_now);
         PERFORM cockpit.keep_status_time(p_org, p_target);
+        -- The agent's row in every live cockpit, told in this transaction (no trigger).
+        PERFORM cockpit.notify_live(p_org, NULL, 'status', ARRAY[p_target]);
         outcome := 'CHANGED';
         status := p_status;
         status_since := v_now;

@@ -14,9 +14,20 @@ CREATE OR REPLACE FUNCTION cockpit.ingest_store_event(
  RETURNS void
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+    v_zone text;
+    v_level integer;
 BEGIN
+    -- What changes who or what a live cockpit shows is told to the listeners here, in the
+    -- same transaction (cockpit.notify_live), and what a new zone or target changes is
+    -- recomputed here: no trigger on these tables (Citus refuses them, issue 23).
     CASE v_type
     WHEN 'organization_upserted' THEN
+        -- The organization's row, locked: its zone and target before this event.
+        SELECT o.timezone, o.service_level_seconds INTO v_zone, v_level
+          FROM cockpit.organizations o
+         WHERE o.org_id = p_org_id
+           FOR NO KEY UPDATE;
         UPDATE cockpit.organizations o
            SET name = v_name, name_at = v_at, name_event = v_id
          WHERE o.org_id = p_org_id
@@ -26,6 +37,9 @@ BEGIN
                SET timezone = v_tz, timezone_at = v_at, timezone_event = v_id
              WHERE o.org_id = p_org_id
                AND (o.timezone_at IS NULL OR (v_at, v_id) > (o.timezone_at, o.timezone_event));
+            IF FOUND AND v_tz IS DISTINCT FROM v_zone THEN
+                PERFORM cockpit.timezone_changed(p_org_id);
+            END IF;
         END IF;
         IF v_target IS NOT NULL THEN
             UPDATE cockpit.organizations o
@@ -34,6 +48,9 @@ BEGIN
              WHERE o.org_id = p_org_id
                AND (o.service_level_at IS NULL
                     OR (v_at, v_id) > (o.service_level_at, o.service_level_event));
+            IF FOUND AND v_target::integer IS DISTINCT FROM v_level THEN
+                PERFORM cockpit.service_level_changed(p_org_id);
+            END IF;
         END IF;
     WHEN 'product_upserted' THEN
         INSERT INTO cockpit.products AS p (org_id, product_id, name, version_at, version_event)
@@ -42,6 +59,9 @@ BEGIN
            SET name = excluded.name, version_at = excluded.version_at,
                version_event = excluded.version_event
          WHERE (excluded.version_at, excluded.version_event) > (p.version_at, p.version_event);
+        IF FOUND THEN -- a new product, or a new name
+            PERFORM cockpit.notify_live(p_org_id, NULL, 'members');
+        END IF;
     WHEN 'agent_upserted' THEN
         INSERT INTO cockpit.agents AS a (org_id, agent_id, name, role, version_at, version_event)
         VALUES (p_org_id, v_agent, v_name, v_role, v_at, v_id)
@@ -56,6 +76,8 @@ BEGIN
             INSERT INTO cockpit.agent_products (org_id, agent_id, product_id)
             SELECT p_org_id, v_agent, p FROM unnest(v_products) p
             ON CONFLICT DO NOTHING;
+            -- A new agent, name, role or membership: who is in which cockpit, in what order.
+            PERFORM cockpit.notify_live(p_org_id, NULL, 'members');
         END IF;
     WHEN 'conversation_opened' THEN
         INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, opened_at)

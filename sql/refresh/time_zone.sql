@@ -1,26 +1,23 @@
--- Defines: cockpit.on_timezone_change(), trigger organizations_timezone_change.
+-- Defines: cockpit.timezone_changed().
 -- A change of an organization's time zone moves every day boundary: all its conversations
--- are recomputed, and its agents' kept time in status.
+-- are recomputed, and its agents' kept time in status. Called by ingest in the transaction
+-- that changed the zone (cockpit.ingest_store_event): no trigger, so that it works where
+-- triggers do not (Citus, issue 23).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
 -- A new time zone moves every local day of the organization.
-CREATE OR REPLACE FUNCTION cockpit.on_timezone_change()
- RETURNS trigger
+CREATE OR REPLACE FUNCTION cockpit.timezone_changed(p_org_id text)
+ RETURNS void
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-    PERFORM cockpit.mark_dirty(NEW.org_id,
-        ARRAY(SELECT c.conversation_id FROM cockpit.conversations c WHERE c.org_id = NEW.org_id));
-    PERFORM cockpit.keep_status_time(NEW.org_id, NULL);
+    PERFORM cockpit.mark_dirty(p_org_id,
+        ARRAY(SELECT c.conversation_id FROM cockpit.conversations c WHERE c.org_id = p_org_id));
+    PERFORM cockpit.keep_status_time(p_org_id, NULL);
     -- Every live cockpit of the organization has another day: read whole again.
-    PERFORM cockpit.notify_live(NEW.org_id, NULL, 'members');
-    RETURN NULL;
+    PERFORM cockpit.notify_live(p_org_id, NULL, 'members');
 END
 $function$;
-REVOKE EXECUTE ON FUNCTION cockpit.on_timezone_change() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cockpit.timezone_changed(text) FROM PUBLIC;
 
-CREATE OR REPLACE TRIGGER organizations_timezone_change
-    AFTER UPDATE OF timezone ON cockpit.organizations
-    FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
-    EXECUTE FUNCTION cockpit.on_timezone_change();

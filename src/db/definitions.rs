@@ -58,8 +58,6 @@ pub const DEFINITIONS: &[Definition] = definitions![
     "refresh/refresh_daily.sql",
     "refresh/time_zone.sql",
     "refresh/service_level.sql",
-    "live/agents.sql",
-    "live/members.sql",
     "live/agent_active.sql",
     "live/conversations.sql",
     "insights/conversation_live_facts.sql",

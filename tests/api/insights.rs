@@ -332,13 +332,29 @@ async fn the_kept_time_in_status_equals_the_definition_on_random_histories_acros
         .expect("count")
         .get(0);
     assert_eq!(kept, 1);
-    client
-        .execute(
-            "UPDATE cockpit.organizations SET timezone = 'Asia/Kolkata' WHERE org_id = 'acme'",
+    // Through ingest, which recomputes what a new zone moves in the same transaction.
+    let answer: serde_json::Value = client
+        .query_one(
+            "SELECT cockpit.ingest_events('acme', $1::jsonb)",
+            &[
+                &serde_json::json!([{"id": "tz", "type": "organization_upserted",
+                                   "at": "2026-11-03T00:00:00Z", "name": "Acme",
+                                   "timezone": "Asia/Kolkata"}]),
+            ],
+        )
+        .await
+        .expect("time zone")
+        .get(0);
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    let zone: String = client
+        .query_one(
+            "SELECT timezone FROM cockpit.organizations WHERE org_id = 'acme'",
             &[],
         )
         .await
-        .expect("time zone");
+        .expect("zone")
+        .get(0);
+    assert_eq!(zone, "Asia/Kolkata");
     assert_eq!(
         kept_mismatches(&client).await,
         Vec::<String>::new(),
