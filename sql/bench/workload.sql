@@ -87,10 +87,11 @@ BEGIN
            random() < 0.03 AS reopened
       FROM generate_series(1, total) i;
 
-    INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, state, assignee_id, opened_at)
+    INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, state, assignee_id,
+                                       opened_at, last_customer_message_at, waiting_since)
     SELECT org_id, conversation_id, product_id, channel,
            CASE WHEN active THEN 'ACTIVE' ELSE 'RESOLVED' END,
-           CASE WHEN forwarded AND other <> agent THEN other ELSE agent END, t0
+           CASE WHEN forwarded AND other <> agent THEN other ELSE agent END, t0, t0, t0
       FROM bench_conv;
 
     INSERT INTO cockpit.events (org_id, event_id, type, at, rank, conversation_id, agent_id, by_id, payload)

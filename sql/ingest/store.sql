@@ -80,8 +80,10 @@ BEGIN
             PERFORM cockpit.notify_live(p_org_id, NULL, 'members');
         END IF;
     WHEN 'conversation_opened' THEN
-        INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, opened_at)
-        VALUES (p_org_id, v_conv, v_product, v_channel, v_at);
+        -- Just opened: its customer waits since the opening, its latest customer message.
+        INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, opened_at,
+                                           last_customer_message_at, waiting_since)
+        VALUES (p_org_id, v_conv, v_product, v_channel, v_at, v_at, v_at);
     ELSE
         NULL; -- the event itself is the change; its conversation is settled per batch
     END CASE;

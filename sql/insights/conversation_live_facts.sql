@@ -1,4 +1,4 @@
--- Defines: cockpit.on_events_inserted(), trigger events_conversation_facts, cockpit.on_conversation_opened(), trigger conversations_opened.
+-- Defines: cockpit.on_events_inserted(), trigger events_conversation_facts.
 -- The live facts of an open conversation (spec 3.5: waiting customer, current assignment,
 -- first response), folded in as events arrive, whatever their order.
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
@@ -13,8 +13,8 @@ BEGIN
     -- One pass over the statement's events, one row per conversation, then one primary-key
     -- probe each. A conversation opened by this same statement is left to whoever inserted
     -- it, with all its facts (the set-based ingest, from the batch), or with those of a
-    -- conversation just opened (cockpit.on_conversation_opened) when the statement holds
-    -- nothing else of it (the per-event ingest).
+    -- conversation just opened (cockpit.ingest_store_event inserts it so) when the statement
+    -- holds nothing else of it (the per-event ingest).
     --
     -- No statement here joins the transition table with itself or with another one: the
     -- plan is made once per session, for the size of the first statement's table, and a
@@ -127,23 +127,3 @@ CREATE OR REPLACE TRIGGER events_conversation_facts
     AFTER INSERT ON cockpit.events
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_events_inserted();
-
--- A conversation inserted without its facts has just been opened: its customer waits since
--- the opening, which is its latest customer message. The condition is the trigger's own, so
--- that the conversations the set-based ingest inserts with their facts call no function.
-CREATE OR REPLACE FUNCTION cockpit.on_conversation_opened()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-BEGIN
-    NEW.last_customer_message_at := NEW.opened_at;
-    NEW.waiting_since := NEW.opened_at;
-    RETURN NEW;
-END
-$function$;
-REVOKE EXECUTE ON FUNCTION cockpit.on_conversation_opened() FROM PUBLIC;
-
-CREATE OR REPLACE TRIGGER conversations_opened
-    BEFORE INSERT ON cockpit.conversations
-    FOR EACH ROW WHEN (NEW.last_customer_message_at IS NULL)
-    EXECUTE FUNCTION cockpit.on_conversation_opened();
