@@ -93,6 +93,10 @@ BEGIN
            CASE WHEN active THEN 'ACTIVE' ELSE 'RESOLVED' END,
            CASE WHEN forwarded AND other <> agent THEN other ELSE agent END, t0, t0, t0
       FROM bench_conv;
+    PERFORM cockpit.conversations_opened(c.org_id, array_agg(c.product_id), array_agg(c.assignee_id),
+                                         array_agg(c.state))
+       FROM cockpit.conversations c
+      GROUP BY c.org_id;
 
     INSERT INTO cockpit.events (org_id, event_id, type, at, rank, conversation_id, agent_id, by_id, payload)
     SELECT c.org_id, c.conversation_id || '-' || e.n, e.type, e.at, cockpit.event_rank(e.type),

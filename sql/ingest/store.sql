@@ -84,6 +84,8 @@ BEGIN
         INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, opened_at,
                                            last_customer_message_at, waiting_since)
         VALUES (p_org_id, v_conv, v_product, v_channel, v_at, v_at, v_at);
+        PERFORM cockpit.conversations_opened(p_org_id, ARRAY[v_product], ARRAY[NULL::text],
+                                             ARRAY['ACTIVE']);
     ELSE
         NULL; -- the event itself is the change; its conversation is settled per batch
     END CASE;
@@ -106,6 +108,9 @@ AS $function$
 DECLARE
     v_opened integer;
     v_accepted integer;
+    v_products text[];
+    v_assignees text[];
+    v_states text[];
 BEGIN
     WITH fast AS (
         SELECT r.* FROM unnest(v_rows) r WHERE r.route = 'fast'
@@ -165,11 +170,16 @@ BEGIN
                o.customer_at, o.agent_at, o.clear_at
           FROM opening o
          ORDER BY o.idx
-        RETURNING 1
+        RETURNING product_id, assignee_id, state
     )
-    -- (The insert trigger tells the live cockpits of the products concerned: a new
-    -- conversation changes an active count or the queue.)
-    SELECT count(*) INTO v_opened FROM opened;
+    SELECT count(*), array_agg(product_id), array_agg(assignee_id), array_agg(state)
+      INTO v_opened, v_products, v_assignees, v_states
+      FROM opened;
+    -- The live cockpits of the products concerned (a new conversation changes an active
+    -- count or the queue), and the kept active rows.
+    IF v_opened > 0 THEN
+        PERFORM cockpit.conversations_opened(p_org_id, v_products, v_assignees, v_states);
+    END IF;
 
     INSERT INTO cockpit.events (org_id, event_id, type, at, rank, conversation_id, agent_id, by_id, payload)
     SELECT p_org_id, r.event_id, r.type, r.at, r.rank, r.conversation, r.agent_id, r.by_id, r.payload

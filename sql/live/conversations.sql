@@ -1,4 +1,4 @@
--- Defines: cockpit.on_conversations_changed(), trigger conversations_live, cockpit.on_conversations_inserted(), trigger conversations_live_insert.
+-- Defines: cockpit.on_conversations_changed(), trigger conversations_live, cockpit.conversations_opened().
 -- Live push of active counts and conversation facts: conversations inserted or changed.
 -- The same statements keep the assignees' rows of cockpit.agent_active (sql/live/agent_active.sql).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
@@ -50,28 +50,25 @@ CREATE OR REPLACE TRIGGER conversations_live
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_conversations_changed();
 
-CREATE OR REPLACE FUNCTION cockpit.on_conversations_inserted()
- RETURNS trigger
+-- Conversations inserted (opened), one entry per conversation: product, assignee and
+-- state. Called by the statements that insert them, in their transaction (no trigger:
+-- Citus refuses them, issue 23): a new conversation changes an active count or the queue.
+CREATE OR REPLACE FUNCTION cockpit.conversations_opened(p_org_id text, p_products text[], p_assignees text[], p_states text[])
+ RETURNS void
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.kept),
-            cockpit.notify_live(c.org_id, c.product_id, 'active', c.agents)
-       FROM (SELECT n.org_id, n.product_id,
-                    coalesce(array_agg(DISTINCT n.assignee_id) FILTER (WHERE n.assignee_id IS NOT NULL),
+    PERFORM cockpit.keep_agent_active(p_org_id, c.product_id, c.kept),
+            cockpit.notify_live(p_org_id, c.product_id, 'active', c.agents)
+       FROM (SELECT u.product_id,
+                    coalesce(array_agg(DISTINCT u.assignee_id) FILTER (WHERE u.assignee_id IS NOT NULL),
                              '{}') AS agents,
                     -- Inserted resolved (a whole conversation in one batch): no active row.
-                    coalesce(array_agg(DISTINCT n.assignee_id)
-                                 FILTER (WHERE n.assignee_id IS NOT NULL AND n.state = 'ACTIVE'),
+                    coalesce(array_agg(DISTINCT u.assignee_id)
+                                 FILTER (WHERE u.assignee_id IS NOT NULL AND u.state = 'ACTIVE'),
                              '{}') AS kept
-               FROM new_rows n
-              GROUP BY n.org_id, n.product_id) c;
-    RETURN NULL;
+               FROM unnest(p_products, p_assignees, p_states) AS u(product_id, assignee_id, state)
+              GROUP BY u.product_id) c;
 END
 $function$;
-REVOKE EXECUTE ON FUNCTION cockpit.on_conversations_inserted() FROM PUBLIC;
-
-CREATE OR REPLACE TRIGGER conversations_live_insert
-    AFTER INSERT ON cockpit.conversations
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_conversations_inserted();
+REVOKE EXECUTE ON FUNCTION cockpit.conversations_opened(text,text[],text[],text[]) FROM PUBLIC;

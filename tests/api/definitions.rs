@@ -128,7 +128,7 @@ async fn changed_reshaped_renamed_dropped_and_retired_definitions_end_as_a_fresh
         CREATE FUNCTION cockpit.retired_helper() RETURNS integer LANGUAGE sql AS 'SELECT 1';
         CREATE VIEW reporting.retired_view AS SELECT 1 AS one;
         CREATE TRIGGER retired_trigger AFTER INSERT ON cockpit.events
-            FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_conversations_inserted();
+            FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_events_inserted();
         INSERT INTO cockpit.sql_definitions (file, checksum) VALUES ('old/gone.sql', 'x');
         -- A trigger a migration dropped (its file unchanged).
         DROP TRIGGER conversations_live ON cockpit.conversations;
@@ -188,7 +188,8 @@ async fn every_function_view_and_trigger_has_exactly_one_definition_under_sql() 
     let db = TestDb::new().await;
     let c = client(&db).await;
     let in_database = definitions::catalog(&c).await.expect("catalog");
-    assert!(in_database.len() >= 43, "{} objects", in_database.len());
+    // The product's objects, not an empty catalog (43 before issue 23 moved triggers into functions).
+    assert!(in_database.len() >= 35, "{} objects", in_database.len());
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
     let mut files = Vec::new();
