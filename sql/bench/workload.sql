@@ -136,6 +136,11 @@ BEGIN
       FROM cockpit.conversation_live_reference r
      WHERE r.org_id = c.org_id AND r.conversation_id = c.conversation_id
        AND r.state = 'ACTIVE' AND c.state = 'ACTIVE';
+    -- Their kept active rows, from those facts (nobody listens to a load).
+    PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, array_agg(DISTINCT c.assignee_id))
+       FROM cockpit.conversations c
+      WHERE c.state = 'ACTIVE' AND c.assignee_id IS NOT NULL
+      GROUP BY c.org_id, c.product_id;
 
     INSERT INTO bench.loaded (days, conversations, events)
     SELECT p_days, total, (SELECT count(*) FROM cockpit.events);

@@ -14,12 +14,20 @@ CREATE OR REPLACE FUNCTION cockpit.ingest_settle_conversations(p_org_id text, p_
  RETURNS void
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+    v_orgs text[];
+    v_products text[];
+    v_old_assignees text[];
+    v_old_states text[];
+    v_new_assignees text[];
+    v_new_states text[];
 BEGIN
     IF cardinality(p_touched) > 0 THEN
+        WITH changed AS (
         UPDATE cockpit.conversations c
            SET state = s.state, assignee_id = s.assignee_id
           FROM (
-            SELECT t.conversation_id,
+            SELECT t.conversation_id, o.state AS old_state, o.assignee_id AS old_assignee,
                    (SELECT CASE WHEN e.type = 'resolved' THEN 'RESOLVED' ELSE 'ACTIVE' END
                       FROM cockpit.events e
                      WHERE e.org_id = p_org_id AND e.conversation_id = t.conversation_id
@@ -33,9 +41,23 @@ BEGIN
                      ORDER BY e.at DESC, e.rank DESC, e.event_id DESC
                      LIMIT 1) AS assignee_id
               FROM (SELECT DISTINCT u COLLATE "C" AS conversation_id FROM unnest(p_touched) u) t
+              -- The row before this statement (its snapshot), for the assignee before.
+              JOIN cockpit.conversations o
+                ON o.org_id = p_org_id AND o.conversation_id = t.conversation_id
           ) s
          WHERE c.org_id = p_org_id AND c.conversation_id = s.conversation_id
-           AND (c.state, c.assignee_id) IS DISTINCT FROM (s.state, s.assignee_id);
+           AND (c.state, c.assignee_id) IS DISTINCT FROM (s.state, s.assignee_id)
+        RETURNING c.org_id, c.product_id, s.old_assignee, s.old_state, c.assignee_id, c.state
+        )
+        SELECT array_agg(x.org_id), array_agg(x.product_id), array_agg(x.old_assignee),
+               array_agg(x.old_state), array_agg(x.assignee_id), array_agg(x.state)
+          INTO v_orgs, v_products, v_old_assignees, v_old_states, v_new_assignees, v_new_states
+          FROM changed x;
+        -- The live cockpits and kept active rows of the assignees before and after.
+        IF cardinality(v_orgs) > 0 THEN
+            PERFORM cockpit.conversations_changed(v_orgs, v_products, v_old_assignees,
+                                                  v_old_states, v_new_assignees, v_new_states);
+        END IF;
     END IF;
     IF cardinality(p_marked) > 0 THEN
         PERFORM cockpit.mark_dirty(p_org_id, p_marked);

@@ -9,6 +9,12 @@ CREATE OR REPLACE FUNCTION cockpit.on_events_inserted()
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+DECLARE
+    v_orgs text[];
+    v_products text[];
+    v_old_assignees text[];
+    v_states text[];
+    v_new_assignees text[];
 BEGIN
     -- One pass over the statement's events, one row per conversation, then one primary-key
     -- probe each. A conversation opened by this same statement is left to whoever inserted
@@ -71,6 +77,8 @@ BEGIN
     computed AS (
         SELECT f.org_id, f.conversation_id, f.new_last_customer, f.new_last_agent,
                f.new_last_clear, f.eff_at, f.eff_event, f.eff_agent,
+               f.old_waiting_since, f.old_first_response_at, f.assigned_at AS old_assigned_at,
+               f.assignee_id AS old_assignee,
                CASE
                    -- No new clear, and no new customer message earlier than the one waited
                    -- on: unchanged (the common case of a customer writing again).
@@ -101,7 +109,8 @@ BEGIN
                           LIMIT 1)
                END AS first_response_at
           FROM effective f
-    )
+    ),
+    changed AS (
     UPDATE cockpit.conversations c
        SET last_customer_message_at = x.new_last_customer,
            last_agent_message_at = x.new_last_agent,
@@ -117,7 +126,23 @@ BEGIN
             c.assigned_at, c.assignment_event, c.assignee_id, c.first_response_at)
            IS DISTINCT FROM
            (x.new_last_customer, x.new_last_agent, x.new_last_clear, x.waiting_since,
-            x.eff_at, x.eff_event, x.eff_agent, x.first_response_at);
+            x.eff_at, x.eff_event, x.eff_agent, x.first_response_at)
+    RETURNING c.org_id, c.product_id, c.state, x.old_assignee, c.assignee_id,
+              -- What the cockpit shows of it (the state does not change here).
+              (x.old_waiting_since, x.old_assigned_at, x.old_assignee, x.old_first_response_at)
+              IS DISTINCT FROM (c.waiting_since, c.assigned_at, c.assignee_id, c.first_response_at)
+              AS shown
+    )
+    SELECT array_agg(x.org_id), array_agg(x.product_id), array_agg(x.old_assignee),
+           array_agg(x.state), array_agg(x.assignee_id)
+      INTO v_orgs, v_products, v_old_assignees, v_states, v_new_assignees
+      FROM changed x
+     WHERE x.shown;
+    -- The live cockpits and kept active rows of the assignees before and after.
+    IF cardinality(v_orgs) > 0 THEN
+        PERFORM cockpit.conversations_changed(v_orgs, v_products, v_old_assignees, v_states,
+                                              v_new_assignees, v_states);
+    END IF;
     RETURN NULL;
 END
 $function$;

@@ -1,4 +1,4 @@
--- Defines: cockpit.on_conversations_changed(), trigger conversations_live, cockpit.conversations_opened().
+-- Defines: cockpit.conversations_changed(), cockpit.conversations_opened().
 -- Live push of active counts and conversation facts: conversations inserted or changed.
 -- The same statements keep the assignees' rows of cockpit.agent_active (sql/live/agent_active.sql).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
@@ -8,16 +8,15 @@
 --    assignee, the waiting customer and the first response of the assignment
 --    (unanswered, overdue), and the queue (a conversation opened with no assignee). The
 --    notification names the assignees before and after: their rows and the scope's header
---    (the queue) are what changed; their kept active rows are recomputed.
-CREATE OR REPLACE FUNCTION cockpit.on_conversations_changed()
- RETURNS trigger
+--    (the queue) are what changed; their kept active rows are recomputed. Called by the
+--    statements that change conversations, with one entry per conversation whose shown
+--    columns changed (organization, product, assignee and state before, and after), in
+--    their transaction: no trigger (Citus refuses them, issue 23).
+CREATE OR REPLACE FUNCTION cockpit.conversations_changed(p_orgs text[], p_products text[], p_old_assignees text[], p_old_states text[], p_new_assignees text[], p_new_states text[])
+ RETURNS void
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-    -- A conversation whose shown columns changed is two groups of one row (old and new);
-    -- an unchanged one, one group of two (GROUP BY holds nulls equal). No join of the two
-    -- transition tables: its plan, made for the first statement's size, could be a nested
-    -- loop on a large one.
     -- Kept active rows: only the assignees of a version that is active (a change between
     -- resolved versions changes none).
     PERFORM cockpit.keep_agent_active(c.org_id, c.product_id, c.kept),
@@ -28,27 +27,17 @@ BEGIN
                     coalesce(array_agg(DISTINCT x.assignee_id)
                                  FILTER (WHERE x.assignee_id IS NOT NULL AND x.state = 'ACTIVE'),
                              '{}') AS kept
-               FROM (SELECT x.org_id, x.product_id, x.assignee_id, x.state
-                       FROM (SELECT n.org_id, n.conversation_id, n.product_id, n.state, n.assignee_id,
-                                    n.waiting_since, n.assigned_at, n.first_response_at
-                               FROM new_rows n
-                             UNION ALL
-                             SELECT o.org_id, o.conversation_id, o.product_id, o.state, o.assignee_id,
-                                    o.waiting_since, o.assigned_at, o.first_response_at
-                               FROM old_rows o) x
-                      GROUP BY x.org_id, x.conversation_id, x.product_id, x.state, x.assignee_id,
-                               x.waiting_since, x.assigned_at, x.first_response_at
-                     HAVING count(*) = 1) x
+               FROM (SELECT u.org_id, u.product_id, u.old_assignee AS assignee_id, u.old_state AS state
+                       FROM unnest(p_orgs, p_products, p_old_assignees, p_old_states)
+                            AS u(org_id, product_id, old_assignee, old_state)
+                     UNION ALL
+                     SELECT u.org_id, u.product_id, u.new_assignee, u.new_state
+                       FROM unnest(p_orgs, p_products, p_new_assignees, p_new_states)
+                            AS u(org_id, product_id, new_assignee, new_state)) x
               GROUP BY x.org_id, x.product_id) c;
-    RETURN NULL;
 END
 $function$;
-REVOKE EXECUTE ON FUNCTION cockpit.on_conversations_changed() FROM PUBLIC;
-
-CREATE OR REPLACE TRIGGER conversations_live
-    AFTER UPDATE ON cockpit.conversations
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_conversations_changed();
+REVOKE EXECUTE ON FUNCTION cockpit.conversations_changed(text[],text[],text[],text[],text[],text[]) FROM PUBLIC;
 
 -- Conversations inserted (opened), one entry per conversation: product, assignee and
 -- state. Called by the statements that insert them, in their transaction (no trigger:

@@ -131,7 +131,7 @@ async fn changed_reshaped_renamed_dropped_and_retired_definitions_end_as_a_fresh
             FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_events_inserted();
         INSERT INTO cockpit.sql_definitions (file, checksum) VALUES ('old/gone.sql', 'x');
         -- A trigger a migration dropped (its file unchanged).
-        DROP TRIGGER conversations_live ON cockpit.conversations;
+        DROP TRIGGER events_conversation_facts ON cockpit.events;
         "#,
     )
     .await
