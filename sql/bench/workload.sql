@@ -121,9 +121,9 @@ BEGIN
      ) AS e(n, type, at, agent, by_id)
      WHERE e.type IS NOT NULL;
 
-    -- Loaded whole, the conversations have the facts of their opening only (the event log's
-    -- trigger leaves conversations opened by the same statement to their inserter): the
-    -- live ones get theirs from the plain statement (spec 3.5).
+    -- Loaded whole (events stored straight, not through ingest), the conversations have the
+    -- facts of their opening only: the live ones get theirs from the plain statement
+    -- (spec 3.5).
     UPDATE cockpit.conversations c
        SET assigned_at = r.assigned_at, assignment_event = r.assignment_event,
            first_response_at = r.first_response_at, waiting_since = r.waiting_since,

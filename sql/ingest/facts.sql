@@ -2,8 +2,8 @@
 -- Ingest's last step, facts: the state and current assignee of the conversations a batch
 -- touched, from their lifecycle events in the order of spec 3.1 (the same whatever order
 -- the events arrived in), and the hand-off to the refresh (cockpit.mark_dirty) of those
--- whose daily figures may change. The live facts of spec 3.5 are folded in by the event
--- log's trigger (sql/insights/conversation_live_facts.sql).
+-- whose daily figures may change. The live facts of spec 3.5 are folded in as events are
+-- stored (cockpit.fold_live_facts, sql/insights/conversation_live_facts.sql).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 

@@ -92,15 +92,19 @@ BEGIN
 
     INSERT INTO cockpit.events (org_id, event_id, type, at, rank, conversation_id, agent_id, by_id, payload)
     VALUES (p_org_id, v_id, v_type, v_at, v_rank, v_conv, v_agent, v_by, v_payload);
+    -- The live facts of its conversation (spec 3.5), unless it opened it just now.
+    IF v_conv IS NOT NULL AND v_type <> 'conversation_opened' THEN
+        PERFORM cockpit.fold_live_facts(ARRAY[p_org_id], ARRAY[v_conv], ARRAY[v_type], ARRAY[v_at]);
+    END IF;
 END
 $function$;
 REVOKE EXECUTE ON FUNCTION cockpit.ingest_store_event(text,text,text,timestamp with time zone,smallint,text,text,text,text,text,text,text,text,text[],numeric,jsonb) FROM PUBLIC;
 
 -- The fast events of a batch (cockpit.ingest_judge_batch). Those of conversations the batch
 -- opens are inserted with their conversation's final state, assignee and live facts, taken
--- from the batch, which holds all their events: no update after the insert (the event
--- log's trigger leaves conversations opened by the same statement to whoever inserted
--- them). Answers how many events were stored. Called only by cockpit.ingest_shaped.
+-- from the batch, which holds all their events: no update after the insert
+-- (cockpit.fold_live_facts leaves conversations opened by the same events to whoever
+-- inserted them). Answers how many events were stored. Called only by cockpit.ingest_shaped.
 CREATE OR REPLACE FUNCTION cockpit.ingest_store_batch(p_org_id text, v_rows cockpit.batch_event[])
  RETURNS integer
  LANGUAGE plpgsql
@@ -134,7 +138,7 @@ BEGIN
     ),
     -- Per conversation opened by the batch: its state (RESOLVED when the latest lifecycle
     -- event is a resolution, which ranks after any other of the same instant), assignee and
-    -- the facts of spec 3.5 (see cockpit.on_events_inserted).
+    -- the facts of spec 3.5 (see cockpit.fold_live_facts).
     opening AS (
         SELECT w.conversation,
                min(w.idx) FILTER (WHERE w.type = 'conversation_opened') AS idx,
@@ -187,6 +191,13 @@ BEGIN
      WHERE r.route = 'fast'
      ORDER BY r.idx;
     GET DIAGNOSTICS v_accepted = ROW_COUNT;
+    -- The live facts of the stored conversations these events touch (spec 3.5; those the
+    -- batch opens were inserted with theirs, and are left out by cockpit.fold_live_facts).
+    PERFORM cockpit.fold_live_facts(array_agg(p_org_id), array_agg(r.conversation),
+                                    array_agg(r.type), array_agg(r.at))
+       FROM unnest(v_rows) r
+      WHERE r.route = 'fast' AND r.conversation IS NOT NULL
+     HAVING count(*) > 0;
     RETURN v_accepted;
 END
 $function$;

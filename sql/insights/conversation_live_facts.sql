@@ -1,11 +1,15 @@
--- Defines: cockpit.on_events_inserted(), trigger events_conversation_facts.
+-- Defines: cockpit.fold_live_facts().
 -- The live facts of an open conversation (spec 3.5: waiting customer, current assignment,
--- first response), folded in as events arrive, whatever their order.
+-- first response), folded in as events arrive, whatever their order: called by the
+-- statements that store events (cockpit.ingest_store_event, cockpit.ingest_store_batch) with
+-- what they stored, in their transaction; no trigger (Citus refuses them, issue 23).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
-CREATE OR REPLACE FUNCTION cockpit.on_events_inserted()
- RETURNS trigger
+-- p_orgs, p_conversations, p_types, p_ats: the stored events (of conversations), one entry
+-- each.
+CREATE OR REPLACE FUNCTION cockpit.fold_live_facts(p_orgs text[], p_conversations text[], p_types text[], p_ats timestamptz[])
+ RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
@@ -22,10 +26,14 @@ BEGIN
     -- conversation just opened (cockpit.ingest_store_event inserts it so) when the statement
     -- holds nothing else of it (the per-event ingest).
     --
-    -- No statement here joins the transition table with itself or with another one: the
-    -- plan is made once per session, for the size of the first statement's table, and a
+    -- No statement here joins the stored events with themselves or with another set: the
+    -- plan is made once per session, for the size of the first call's arrays, and a
     -- nested loop chosen for a few rows would be quadratic on a 50,000-event batch.
-    WITH batch AS (
+    WITH new_events AS (
+        SELECT * FROM unnest(p_orgs, p_conversations, p_types, p_ats)
+                      AS e(org_id, conversation_id, type, at)
+    ),
+    batch AS (
         -- Plain aggregates only (no ordered ones): most groups of a batch are conversations
         -- it opens, dropped by HAVING after every aggregate is computed.
         SELECT e.org_id, e.conversation_id,
@@ -143,12 +151,6 @@ BEGIN
         PERFORM cockpit.conversations_changed(v_orgs, v_products, v_old_assignees, v_states,
                                               v_new_assignees, v_states);
     END IF;
-    RETURN NULL;
 END
 $function$;
-REVOKE EXECUTE ON FUNCTION cockpit.on_events_inserted() FROM PUBLIC;
-
-CREATE OR REPLACE TRIGGER events_conversation_facts
-    AFTER INSERT ON cockpit.events
-    REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_events_inserted();
+REVOKE EXECUTE ON FUNCTION cockpit.fold_live_facts(text[],text[],text[],timestamptz[]) FROM PUBLIC;

@@ -13,8 +13,10 @@
 -- 4,000 characters of ids (NOTIFY carries at most 8,000 bytes), "agents" is null.
 -- The refresh of the daily columns notifies `cockpit_refresh` itself.
 --
--- All triggers are statement-level with transition tables: they fire once per statement,
--- and NOTIFY delivers at commit, folding identical payloads of one transaction into one.
+-- It is called by the functions that change state, in their transaction, once per
+-- statement's change (no trigger: Citus refuses them on distributed tables, and a NOTIFY
+-- sent from a worker's part of a multi-shard transaction fails at commit, issue 23); NOTIFY
+-- delivers at commit, folding identical payloads of one transaction into one.
 CREATE OR REPLACE FUNCTION cockpit.notify_live(p_org text, p_product text, p_kind text, p_agents text[] DEFAULT NULL::text[])
  RETURNS void
  LANGUAGE sql

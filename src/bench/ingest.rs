@@ -87,21 +87,6 @@ struct Posted {
     status_ms: Vec<f64>,
 }
 
-/// The insights' work at ingest (V15: the conversation facts folded in by a trigger on the
-/// event log), switched on or off for a phase of the bench: the same run measures ingest
-/// with it and without it (as before it). The queue's notification on new conversations,
-/// a trigger then, is now issued by the insert itself and stays on in both.
-async fn set_insights(pool: &Pool, on: bool) -> Result<(), String> {
-    let verb = if on { "ENABLE" } else { "DISABLE" };
-    let client = pool.get().await.map_err(|e| e.to_string())?;
-    client
-        .batch_execute(&format!(
-            "ALTER TABLE cockpit.events {verb} TRIGGER events_conversation_facts;"
-        ))
-        .await
-        .map_err(|e| DbError::from(e).to_string())
-}
-
 /// The state every phase starts from: what earlier phases ingested refreshed, their dead
 /// rows vacuumed (as `serve`'s upkeep does) and the write-ahead log checkpointed.
 async fn settle(pool: &Pool) -> Result<(), String> {
@@ -212,45 +197,31 @@ async fn post_phase(
 
 /// `cockpit bench ingest`: P6 on the `days`-day bench database. `senders` concurrent
 /// senders post batches of 1,000 events to `POST /v1/events` of an in-process service for
-/// `seconds`, four times: without, with, with and without the insights' work at ingest (the
-/// issue's "not worse than before by more than 10 %", in one run; the mirrored order cancels
-/// a drift of the machine over the run). Every phase starts from the same state: the
-/// previous phases' conversations refreshed, their dead rows vacuumed and a checkpoint
-/// taken, outside the clock, with no refresh due during a phase. Then the same senders
-/// insert 1,000-row batches straight into a copy of the event table, for the ratio.
+/// `seconds`, twice. (Until issue 23 the insights' work at ingest was a trigger, switched off
+/// in two more phases for a with/without ratio; it is now part of the ingest functions.)
+/// Every phase starts from the same state: the previous phase's conversations refreshed,
+/// their dead rows vacuumed and a checkpoint taken, outside the clock, with no refresh due
+/// during a phase. Then the same senders insert 1,000-row batches straight into a copy of
+/// the event table, for the ratio.
 pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> Result<(), String> {
     let pool = prepare(base_url, days).await?;
     let url = url_with_db(base_url, &format!("cockpit_bench_{days}d"))?;
-    // On, whatever an interrupted earlier run left.
-    set_insights(&pool, true).await?;
     // The phases settle the summary themselves: no refresher tick inside a phase.
     let service = Service::start(url, senders * 2, 3600).await?;
     let run = chrono::Utc::now().timestamp() % 100_000;
     let mut with = Vec::new();
-    let mut without = Vec::new();
-    for (phase, on) in [false, true, true, false].into_iter().enumerate() {
+    for phase in 0..2 {
         settle(&pool).await?;
-        set_insights(&pool, on).await?;
-        let posted = post_phase(&service, senders, seconds, run * 10 + phase as i64).await;
-        if !on {
-            set_insights(&pool, true).await?;
-        }
-        let posted = posted?;
+        let posted = post_phase(&service, senders, seconds, run * 10 + phase as i64).await?;
         println!(
-            "  phase {}: {} insights  {:>10.0} events/s",
+            "  phase {}: {:>10.0} events/s",
             phase + 1,
-            if on { "with   " } else { "without" },
             posted.events_per_second
         );
-        if on {
-            with.push(posted);
-        } else {
-            without.push(posted);
-        }
+        with.push(posted);
     }
     service.stop().await;
     let ours = with.iter().map(|p| p.events_per_second).sum::<f64>() / with.len() as f64;
-    let before = without.iter().map(|p| p.events_per_second).sum::<f64>() / without.len() as f64;
     let latencies: Vec<f64> = with.iter().flat_map(|p| p.batch_ms.clone()).collect();
     let status_ms: Vec<f64> = with.iter().flat_map(|p| p.status_ms.clone()).collect();
 
@@ -348,12 +319,8 @@ pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> 
     }
     let raw = raw_rows as f64 / started.elapsed().as_secs_f64();
     println!("\ningest, {senders} concurrent senders, batches of 1,000 events, {seconds} s each");
-    println!("  POST /v1/events (with the insights; phases 2 and 3)\n                      {ours:>10.0} events/s   batch p50 {:.0} ms, p99 {:.0} ms ({} batches)",
+    println!("  POST /v1/events (phases 1 and 2)\n                      {ours:>10.0} events/s   batch p50 {:.0} ms, p99 {:.0} ms ({} batches)",
         percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.len());
-    println!(
-        "  without the insights' work at ingest (as before them; phases 1 and 4): {before:>10.0} events/s   with/without {:.3}",
-        ours / before
-    );
     println!("  raw batched INSERT of the same events, sent by the client");
     println!(
         "                      {raw_sent:>10.0} events/s   ratio {:.3}",

@@ -127,11 +127,13 @@ async fn changed_reshaped_renamed_dropped_and_retired_definitions_end_as_a_fresh
         -- Objects no definition declares any more, and a file that is gone.
         CREATE FUNCTION cockpit.retired_helper() RETURNS integer LANGUAGE sql AS 'SELECT 1';
         CREATE VIEW reporting.retired_view AS SELECT 1 AS one;
+        CREATE FUNCTION cockpit.retired_trigger_function() RETURNS trigger
+            LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
         CREATE TRIGGER retired_trigger AFTER INSERT ON cockpit.events
-            FOR EACH STATEMENT EXECUTE FUNCTION cockpit.on_events_inserted();
+            FOR EACH STATEMENT EXECUTE FUNCTION cockpit.retired_trigger_function();
         INSERT INTO cockpit.sql_definitions (file, checksum) VALUES ('old/gone.sql', 'x');
-        -- A trigger a migration dropped (its file unchanged).
-        DROP TRIGGER events_conversation_facts ON cockpit.events;
+        -- A view a migration dropped (its file unchanged).
+        DROP VIEW reporting.open_conversations;
         "#,
     )
     .await
