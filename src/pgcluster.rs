@@ -50,7 +50,8 @@ pub fn bindir() -> Result<PathBuf, String> {
     found.pop().ok_or_else(|| "no initdb found".to_string())
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root (PostgreSQL's and PgBouncer's servers refuse to).
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -76,11 +77,9 @@ fn free_port() -> Result<u16, String> {
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// Starts a cluster on a free loopback port and returns how to reach it; `label` names
-/// its directory (`cockpit-<label>-pg-<pid>` under the temporary directory).
-pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
-    let bin = bindir()?;
-    let root = is_root();
+/// The directory of a cluster named by `label` (`cockpit-<label>-pg-<pid>` under the
+/// temporary directory), created, and the `postgres` user's when we are root.
+fn cluster_dir(label: &str, root: bool) -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("cockpit-{label}-pg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     if root {
@@ -92,6 +91,15 @@ pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
             return Err("cannot hand the cluster directory to the postgres user".into());
         }
     }
+    Ok(dir)
+}
+
+/// Starts a cluster on a free loopback port and returns how to reach it; `label` names
+/// its directory (`cockpit-<label>-pg-<pid>` under the temporary directory).
+pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
+    let bin = bindir()?;
+    let root = is_root();
+    let dir = cluster_dir(label, root)?;
     let data = dir.join("data");
     let initdb = format!(
         "'{}' -D '{}' -U postgres --auth=trust --encoding=UTF8 --no-sync >'{}' 2>&1",
@@ -116,17 +124,7 @@ pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
 pub fn start_standby(label: &str, primary: &Throwaway) -> Result<Throwaway, String> {
     let bin = primary.bindir.clone();
     let root = is_root();
-    let dir = std::env::temp_dir().join(format!("cockpit-{label}-pg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    if root {
-        let status = Command::new("chown")
-            .args(["postgres:", &dir.to_string_lossy()])
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err("cannot hand the standby directory to the postgres user".into());
-        }
-    }
+    let dir = cluster_dir(label, root)?;
     let port = primary
         .url
         .rsplit_once(':')

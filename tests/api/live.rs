@@ -63,7 +63,7 @@ async fn converge(
     }
 }
 
-async fn set_status(app: &TestApp, actor: &str, agent: &str, status: &str) {
+pub(crate) async fn set_status(app: &TestApp, actor: &str, agent: &str, status: &str) {
     let answer = app
         .graphql(
             Some(&app.agent_token("acme", actor)),

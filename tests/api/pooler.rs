@@ -11,7 +11,7 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::busy::assert_busy;
 use crate::common::pooler::{self, Pgbouncer};
 use crate::common::{error_codes, minutes_ago, server, spawn_app_with, team, TestApp, TestDb};
-use crate::live::{fresh, subscribed};
+use crate::live::{fresh, set_status, subscribed};
 
 async fn bouncer(server_sessions: u32) -> Pgbouncer {
     tokio::task::spawn_blocking(move || pooler::start("pooler", &server(), server_sessions))
@@ -51,17 +51,6 @@ async fn carried(bouncer: &Pgbouncer, dbname: &str) -> i64 {
     total
 }
 
-async fn set_status(app: &TestApp, actor: &str, status: &str) {
-    let answer = app
-        .graphql(
-            Some(&app.agent_token("acme", actor)),
-            "mutation($a: ID!, $s: AgentStatus!) { setAgentStatus(agentId: $a, status: $s) { id } }",
-            json!({"a": actor, "s": status}),
-        )
-        .await;
-    assert_eq!(error_codes(&answer), Vec::<String>::new(), "{answer}");
-}
-
 /// `agent`'s row in a cockpit answer, from whichever of the four tables holds it.
 fn row<'a>(answer: &'a Value, agent: &str) -> &'a Value {
     ["online", "onBreak", "invisible", "offline"]
@@ -85,7 +74,7 @@ async fn ingest_queries_and_live_pushes_work_through_a_transaction_pooler() {
     // A subscriber on b hears a status change made through a.
     let variables = json!({"p": "p1"});
     let (mut ws, mut state) = subscribed(&b, variables.clone()).await;
-    set_status(&a, "okan", "ONLINE").await;
+    set_status(&a, "okan", "okan", "ONLINE").await;
     loop {
         if state == fresh(&b, &variables).await {
             break;
@@ -205,7 +194,7 @@ async fn the_statement_time_limit_holds_through_the_pooler_when_set_on_the_role(
     assert_busy(response, true).await;
     held.batch_execute("COMMIT").await.expect("release okan");
     // Then it goes through.
-    set_status(&app, "okan", "ONLINE").await;
+    set_status(&app, "okan", "okan", "ONLINE").await;
 }
 
 async fn server_client() -> tokio_postgres::Client {

@@ -35,14 +35,6 @@ impl Pgbouncer {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 /// Starts PgBouncer in transaction mode in front of `server`, with `server_sessions`
 /// server sessions per database and user (few: client transactions then take turns on the
 /// same sessions, which is what a transaction pooler does to a prepared statement).
@@ -92,7 +84,7 @@ pub fn start(label: &str, server: &tokio_postgres::Config, server_sessions: u32)
         ),
     )
     .expect("pgbouncer.ini");
-    let root = is_root();
+    let root = cockpit::pgcluster::is_root();
     if root {
         let status = Command::new("chown")
             .args(["-R", "postgres:", &dir.to_string_lossy()])
