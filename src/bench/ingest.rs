@@ -204,8 +204,9 @@ async fn post_phase(
 /// during a phase. Then the same senders insert 1,000-row batches straight into a copy of
 /// the event table, for the ratio.
 pub async fn ingest(base_url: &str, days: u32, senders: usize, seconds: u64) -> Result<(), String> {
-    let pool = prepare(base_url, days).await?;
-    let url = url_with_db(base_url, &format!("cockpit_bench_{days}d"))?;
+    // A fresh copy of the loaded database: what this bench ingests must not grow the one
+    // the other benches copy.
+    let (pool, url) = prepare_copy(base_url, days, PER_DAY, ACTIVE).await?;
     // The phases settle the summary themselves: no refresher tick inside a phase.
     let service = Service::start(url, senders * 2, 3600).await?;
     let run = chrono::Utc::now().timestamp() % 100_000;

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::stats::median;
-use super::{prepare, url_with_db, HttpClient, Service};
+use super::{prepare_copy, HttpClient, Service, ACTIVE, PER_DAY};
 
 /// Events of the long conversation's batch (the batch limit).
 const LONG: usize = crate::ingest::MAX_EVENTS;
@@ -18,8 +18,9 @@ fn at(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// Runs the P9 measurements on the 1-day bench database.
 pub async fn ingest_long(base_url: &str) -> Result<(), String> {
-    prepare(base_url, 1).await?;
-    let url = url_with_db(base_url, "cockpit_bench_1d")?;
+    // A fresh copy of the loaded database, which this bench's long conversation must not grow.
+    let (loaded, url) = prepare_copy(base_url, 1, PER_DAY, ACTIVE).await?;
+    loaded.close();
     let service = Service::start(url, 4, 60).await?;
     let token = service.token("org1", "bench", crate::auth::TokenRole::Service);
     let port = service.port;
