@@ -20,6 +20,8 @@ static CLUSTERS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 pub struct Throwaway {
     /// URL of its maintenance database (`postgres`), user `postgres`, trust auth.
     pub url: String,
+    /// Its loopback port.
+    pub port: u16,
     /// The PostgreSQL binaries it runs.
     pub bindir: PathBuf,
     /// Its directory, deleted when this process exits.
@@ -125,12 +127,7 @@ pub fn start_standby(label: &str, primary: &Throwaway) -> Result<Throwaway, Stri
     let bin = primary.bindir.clone();
     let root = is_root();
     let dir = cluster_dir(label, root)?;
-    let port = primary
-        .url
-        .rsplit_once(':')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .ok_or_else(|| format!("no port in {}", primary.url))?
-        .to_string();
+    let port = primary.port;
     let backup = format!(
         "'{}' -h 127.0.0.1 -p {port} -U postgres -D '{}' -R -X stream --no-sync >'{}' 2>&1",
         bin.join("pg_basebackup").display(),
@@ -179,6 +176,7 @@ fn serve(bin: PathBuf, dir: PathBuf, root: bool) -> Result<Throwaway, String> {
         .push(child);
     Ok(Throwaway {
         url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        port,
         bindir: bin,
         dir,
     })

@@ -47,17 +47,9 @@ CREATE OR REPLACE FUNCTION cockpit.conversations_opened(p_org_id text, p_product
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-    PERFORM cockpit.keep_agent_active(p_org_id, c.product_id, c.kept),
-            cockpit.notify_live(p_org_id, c.product_id, 'active', c.agents)
-       FROM (SELECT u.product_id,
-                    coalesce(array_agg(DISTINCT u.assignee_id) FILTER (WHERE u.assignee_id IS NOT NULL),
-                             '{}') AS agents,
-                    -- Inserted resolved (a whole conversation in one batch): no active row.
-                    coalesce(array_agg(DISTINCT u.assignee_id)
-                                 FILTER (WHERE u.assignee_id IS NOT NULL AND u.state = 'ACTIVE'),
-                             '{}') AS kept
-               FROM unnest(p_products, p_assignees, p_states) AS u(product_id, assignee_id, state)
-              GROUP BY u.product_id) c;
+    -- A change with no version before (unnest pads the empty arrays with nulls).
+    PERFORM cockpit.conversations_changed(array_fill(p_org_id, ARRAY[cardinality(p_products)]),
+                                          p_products, '{}', '{}', p_assignees, p_states);
 END
 $function$;
 REVOKE EXECUTE ON FUNCTION cockpit.conversations_opened(text,text[],text[],text[]) FROM PUBLIC;
