@@ -99,6 +99,12 @@ fn cluster_dir(label: &str, root: bool) -> Result<PathBuf, String> {
 /// Starts a cluster on a free loopback port and returns how to reach it; `label` names
 /// its directory (`cockpit-<label>-pg-<pid>` under the temporary directory).
 pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
+    start_throwaway_with(label, &[])
+}
+
+/// [`start_throwaway`] with server settings of its own (`name=value`, each passed as
+/// `-c`), e.g. `shared_preload_libraries=citus` for a node of a Citus cluster.
+pub fn start_throwaway_with(label: &str, settings: &[&str]) -> Result<Throwaway, String> {
     let bin = bindir()?;
     let root = is_root();
     let dir = cluster_dir(label, root)?;
@@ -116,7 +122,7 @@ pub fn start_throwaway(label: &str) -> Result<Throwaway, String> {
             dir.join("initdb.log").display()
         ));
     }
-    serve(bin, dir, root)
+    serve(bin, dir, root, settings)
 }
 
 /// Starts a hot standby of `primary` on a free loopback port: a base backup streamed with
@@ -141,16 +147,20 @@ pub fn start_standby(label: &str, primary: &Throwaway) -> Result<Throwaway, Stri
             dir.join("basebackup.log").display()
         ));
     }
-    serve(bin, dir, root)
+    serve(bin, dir, root, &[])
 }
 
 /// Runs the cluster of `dir/data` on a free loopback port until this process exits.
-fn serve(bin: PathBuf, dir: PathBuf, root: bool) -> Result<Throwaway, String> {
+fn serve(bin: PathBuf, dir: PathBuf, root: bool, settings: &[&str]) -> Result<Throwaway, String> {
     let data = dir.join("data");
     let port = free_port()?;
+    let extra: String = settings
+        .iter()
+        .map(|setting| format!(" -c '{}'", setting.replace('\'', "")))
+        .collect();
     let script = format!(
         "'{bin}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c max_connections=300 >'{dir}/server.log' 2>&1 & pid=$!; cat >/dev/null; \
+         -c max_connections=300{extra} >'{dir}/server.log' 2>&1 & pid=$!; cat >/dev/null; \
          kill -INT $pid; wait $pid; rm -rf '{dir}'",
         bin = bin.join("postgres").display(),
         data = data.display(),

@@ -94,7 +94,7 @@ BEGIN
     VALUES (p_org_id, v_id, v_type, v_at, v_rank, v_conv, v_agent, v_by, v_payload);
     -- The live facts of its conversation (spec 3.5), unless it opened it just now.
     IF v_conv IS NOT NULL AND v_type <> 'conversation_opened' THEN
-        PERFORM cockpit.fold_live_facts(ARRAY[p_org_id], ARRAY[v_conv], ARRAY[v_type], ARRAY[v_at]);
+        PERFORM cockpit.fold_live_facts(p_org_id, ARRAY[v_conv], ARRAY[v_type], ARRAY[v_at]);
     END IF;
 END
 $function$;
@@ -193,7 +193,7 @@ BEGIN
     GET DIAGNOSTICS v_accepted = ROW_COUNT;
     -- The live facts of the stored conversations these events touch (spec 3.5; those the
     -- batch opens were inserted with theirs, and are left out by cockpit.fold_live_facts).
-    PERFORM cockpit.fold_live_facts(array_agg(p_org_id), array_agg(r.conversation),
+    PERFORM cockpit.fold_live_facts(p_org_id, array_agg(r.conversation),
                                     array_agg(r.type), array_agg(r.at))
        FROM unnest(v_rows) r
       WHERE r.route = 'fast' AND r.conversation IS NOT NULL

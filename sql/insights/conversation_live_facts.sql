@@ -6,9 +6,10 @@
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
--- p_orgs, p_conversations, p_types, p_ats: the stored events (of conversations), one entry
--- each.
-CREATE OR REPLACE FUNCTION cockpit.fold_live_facts(p_orgs text[], p_conversations text[], p_types text[], p_ats timestamptz[])
+-- p_conversations, p_types, p_ats: the stored events (of conversations) of organization
+-- p_org_id, one entry each. Every table the statement reads names p_org_id: on a Citus
+-- cluster it is routed to the node holding that organization.
+CREATE OR REPLACE FUNCTION cockpit.fold_live_facts(p_org_id text, p_conversations text[], p_types text[], p_ats timestamptz[])
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
@@ -30,13 +31,12 @@ BEGIN
     -- plan is made once per session, for the size of the first call's arrays, and a
     -- nested loop chosen for a few rows would be quadratic on a 50,000-event batch.
     WITH new_events AS (
-        SELECT * FROM unnest(p_orgs, p_conversations, p_types, p_ats)
-                      AS e(org_id, conversation_id, type, at)
+        SELECT * FROM unnest(p_conversations, p_types, p_ats) AS e(conversation_id, type, at)
     ),
     batch AS (
         -- Plain aggregates only (no ordered ones): most groups of a batch are conversations
         -- it opens, dropped by HAVING after every aggregate is computed.
-        SELECT e.org_id, e.conversation_id,
+        SELECT e.conversation_id,
                max(e.at) FILTER (WHERE e.type IN ('conversation_opened', 'customer_message')) AS customer_max,
                min(e.at) FILTER (WHERE e.type IN ('conversation_opened', 'customer_message')) AS customer_min,
                max(e.at) FILTER (WHERE e.type = 'agent_message') AS agent_max,
@@ -45,7 +45,7 @@ BEGIN
                bool_or(e.type IN ('assigned', 'reactivated')) AS has_assignment
           FROM new_events e
          WHERE e.conversation_id IS NOT NULL
-         GROUP BY e.org_id, e.conversation_id
+         GROUP BY e.conversation_id
         HAVING NOT bool_or(e.type = 'conversation_opened')
     ),
     merged AS (
@@ -63,14 +63,14 @@ BEGIN
                c.assigned_at, c.assignment_event, c.assignee_id
           FROM batch b
           JOIN cockpit.conversations c
-            ON c.org_id = b.org_id AND c.conversation_id = b.conversation_id
+            ON c.org_id = p_org_id AND c.conversation_id = b.conversation_id
           -- The latest assignment of the log (this statement's events are in it), found
           -- only when the statement brings one: one index descent. It moved when it is
           -- later than the stored one (assigned and reactivated share a rank).
           LEFT JOIN LATERAL (
               SELECT e.at, e.event_id, e.agent_id FROM cockpit.events e
                WHERE b.has_assignment
-                 AND e.org_id = b.org_id AND e.conversation_id = b.conversation_id
+                 AND e.org_id = p_org_id AND e.conversation_id = b.conversation_id
                  AND e.type IN ('assigned', 'reactivated')
                ORDER BY e.at DESC, e.rank DESC, e.event_id DESC
                LIMIT 1) la ON true
@@ -83,7 +83,7 @@ BEGIN
           FROM merged m
     ),
     computed AS (
-        SELECT f.org_id, f.conversation_id, f.new_last_customer, f.new_last_agent,
+        SELECT f.conversation_id, f.new_last_customer, f.new_last_agent,
                f.new_last_clear, f.eff_at, f.eff_event, f.eff_agent,
                f.old_waiting_since, f.old_first_response_at, f.assigned_at AS old_assigned_at,
                f.assignee_id AS old_assignee,
@@ -96,7 +96,7 @@ BEGIN
                    -- Else the first customer message after the latest clear, stored or new:
                    -- one index descent.
                    ELSE (SELECT e.at FROM cockpit.events e
-                          WHERE e.org_id = f.org_id AND e.conversation_id = f.conversation_id
+                          WHERE e.org_id = p_org_id AND e.conversation_id = f.conversation_id
                             AND e.type IN ('conversation_opened', 'customer_message')
                             AND (f.new_last_clear IS NULL OR e.at > f.new_last_clear)
                           ORDER BY e.at
@@ -110,7 +110,7 @@ BEGIN
                        THEN f.old_first_response_at
                    -- Else the assignee's first reply after the assignment: one descent.
                    ELSE (SELECT e.at FROM cockpit.events e
-                          WHERE e.org_id = f.org_id AND e.conversation_id = f.conversation_id
+                          WHERE e.org_id = p_org_id AND e.conversation_id = f.conversation_id
                             AND e.agent_id = f.eff_agent AND e.type = 'agent_message'
                             AND (e.at, e.rank, e.event_id) > (f.eff_at, 2::smallint, f.eff_event)
                           ORDER BY e.at, e.rank, e.event_id
@@ -129,7 +129,7 @@ BEGIN
            assignee_id = x.eff_agent,
            first_response_at = x.first_response_at
       FROM computed x
-     WHERE c.org_id = x.org_id AND c.conversation_id = x.conversation_id
+     WHERE c.org_id = p_org_id AND c.conversation_id = x.conversation_id
        AND (c.last_customer_message_at, c.last_agent_message_at, c.last_clear_at, c.waiting_since,
             c.assigned_at, c.assignment_event, c.assignee_id, c.first_response_at)
            IS DISTINCT FROM
@@ -153,4 +153,4 @@ BEGIN
     END IF;
 END
 $function$;
-REVOKE EXECUTE ON FUNCTION cockpit.fold_live_facts(text[],text[],text[],timestamptz[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cockpit.fold_live_facts(text,text[],text[],timestamptz[]) FROM PUBLIC;

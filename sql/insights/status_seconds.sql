@@ -16,10 +16,13 @@
 -- the BI view below calls it for its readers, who may read no table of `cockpit`.
 CREATE OR REPLACE FUNCTION cockpit.status_seconds(p_org text, p_agent text, p_day date, p_now timestamp with time zone DEFAULT now())
  RETURNS TABLE(status text, seconds integer)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no statement of an SQL function with parameters.
+    RETURN QUERY
     WITH bounds AS (
         SELECT (p_day::timestamp AT TIME ZONE o.timezone) AS day_start,
                least(((p_day + 1)::timestamp AT TIME ZONE o.timezone), p_now) AS day_stop
@@ -55,7 +58,8 @@ AS $function$
                                  - extract(epoch FROM date_trunc('second', g.since)), 0)), 0)::integer
       FROM unnest(ARRAY['ONLINE', 'BREAK', 'INVISIBLE', 'OFFLINE']) AS s(status)
       LEFT JOIN segments g ON g.status = s.status
-     GROUP BY s.status
+     GROUP BY s.status;
+END
 $function$;
 
 COMMENT ON FUNCTION cockpit.status_seconds(p_org text, p_agent text, p_day date, p_now timestamp with time zone) IS

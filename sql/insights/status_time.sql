@@ -13,9 +13,11 @@
 -- NULL keeps every agent of p_org.
 CREATE OR REPLACE FUNCTION cockpit.keep_status_time(p_org text, p_agent text)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no statement of an SQL function with parameters.
     DELETE FROM cockpit.status_time k
      WHERE k.org_id = p_org AND (p_agent IS NULL OR k.agent_id = p_agent)
        AND NOT EXISTS (SELECT 1 FROM cockpit.status_changes sc
@@ -47,6 +49,7 @@ AS $function$
            online_seconds = excluded.online_seconds, break_seconds = excluded.break_seconds,
            invisible_seconds = excluded.invisible_seconds,
            offline_seconds = excluded.offline_seconds;
+END
 $function$;
 COMMENT ON FUNCTION cockpit.keep_status_time(text, text) IS
     'Rewrites the kept time in status (cockpit.status_time) of one agent, or of every agent of the organization when p_agent is NULL, from the status history.';

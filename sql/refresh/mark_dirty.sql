@@ -8,12 +8,15 @@
 -- refresh lock rows in one order (no deadlock).
 CREATE OR REPLACE FUNCTION cockpit.mark_dirty(p_org text, p_conversations text[])
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
 AS $function$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no statement of an SQL function with parameters.
     INSERT INTO cockpit.dirty_conversations AS d (org_id, conversation_id)
     SELECT p_org, u
       FROM (SELECT DISTINCT u COLLATE "C" AS u FROM unnest(p_conversations) u) s
      ORDER BY u
-    ON CONFLICT (org_id, conversation_id) DO UPDATE SET marks = d.marks + 1
+    ON CONFLICT (org_id, conversation_id) DO UPDATE SET marks = d.marks + 1;
+END
 $function$;
 REVOKE EXECUTE ON FUNCTION cockpit.mark_dirty(text,text[]) FROM PUBLIC;

@@ -1,61 +1,47 @@
--- Defines: cockpit.refresh_daily().
+-- Defines: cockpit.refresh_daily(), cockpit.refresh_daily_org().
 -- The refresh of the daily columns: recomputes the conversations ingest marked and applies
 -- the difference to cockpit.daily_stats, and summed over channels to
 -- cockpit.daily_agent_totals (the cockpit of all channels reads one row per agent).
 -- Applied after the migrations, in the order of src/db/definitions.rs; edit here and the
 -- next start applies it (README, "Changing SQL").
 
--- One call claims at most p_max_conversations dirty conversations; the caller goes on while more wait.
-CREATE OR REPLACE FUNCTION cockpit.refresh_daily(p_skip_if_younger interval DEFAULT NULL::interval, p_max_conversations integer DEFAULT 5000)
- RETURNS jsonb
+-- The refresh of one organization: every statement names it, so that on a Citus cluster each
+-- is routed to the node holding that organization's shards.
+CREATE OR REPLACE FUNCTION cockpit.refresh_daily_org(p_org_id text, p_max_conversations integer,
+    OUT conversations integer, OUT groups integer, OUT changed_agents jsonb)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    v_started timestamptz := clock_timestamp();
-    v_orgs text[];
     v_convs text[];
     v_old cockpit.conversation_daily[];
     v_zero_keys jsonb;
     v_zero_totals jsonb;
-    v_groups integer := 0;
-    -- Per organization, the agents whose daily rows this refresh changed (for the live
-    -- groups, which re-read just those rows).
-    v_changed jsonb := '{}';
-    v_at timestamptz;
-    v_ms double precision;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtextextended('cockpit.refresh_daily', 0)) THEN
-        RETURN NULL;
-    END IF;
-    -- Another instance refreshed moments ago: its refresh counts for this interval (every
-    -- instance heard its NOTIFY and pushed it).
-    IF p_skip_if_younger IS NOT NULL AND EXISTS (
-        SELECT 1 FROM cockpit.refresh_state r
-         WHERE r.refreshed_at > clock_timestamp() - p_skip_if_younger) THEN
-        RETURN NULL;
-    END IF;
-
+    groups := 0;
+    -- The agents whose daily rows this refresh changed (for the live groups, which re-read
+    -- just those rows).
+    changed_agents := '[]';
     -- 1. Claim the marked conversations, in key order.
     WITH claimed AS (
         DELETE FROM cockpit.dirty_conversations d
-         WHERE (d.org_id, d.conversation_id) IN (
-                SELECT x.org_id, x.conversation_id FROM cockpit.dirty_conversations x
-                 ORDER BY x.org_id, x.conversation_id
+         WHERE d.org_id = p_org_id
+           AND d.conversation_id IN (
+                SELECT x.conversation_id FROM cockpit.dirty_conversations x
+                 WHERE x.org_id = p_org_id
+                 ORDER BY x.conversation_id
                  LIMIT p_max_conversations
                    FOR UPDATE)
-        RETURNING d.org_id, d.conversation_id
+        RETURNING d.conversation_id
     )
-    SELECT coalesce(array_agg(org_id), '{}'), coalesce(array_agg(conversation_id), '{}')
-      INTO v_orgs, v_convs
-      FROM claimed;
+    SELECT coalesce(array_agg(conversation_id), '{}') INTO v_convs FROM claimed;
+    conversations := cardinality(v_convs);
 
     IF cardinality(v_convs) > 0 THEN
         -- 2. Their previous contributions go.
         WITH gone AS (
             DELETE FROM cockpit.conversation_daily d
-             USING unnest(v_orgs, v_convs) AS c(org_id, conversation_id)
-             WHERE d.org_id = c.org_id AND d.conversation_id = c.conversation_id
+             WHERE d.org_id = p_org_id AND d.conversation_id = ANY (v_convs)
             RETURNING d.*
         )
         SELECT coalesce(array_agg(g::cockpit.conversation_daily), '{}') INTO v_old FROM gone g;
@@ -68,15 +54,14 @@ BEGIN
                     resolution_count, resolution_seconds_sum,
                     resolved_count, reactivated_count, forwarded_count,
                     first_responses_within_target)
-            SELECT c.org_id, c.conversation_id, f.day, f.agent_id, cv.product_id, cv.channel,
+            SELECT cv.org_id, cv.conversation_id, f.day, f.agent_id, cv.product_id, cv.channel,
                    f.first_response_count, f.first_response_seconds_sum,
                    f.resolution_count, f.resolution_seconds_sum,
                    f.resolved_count, f.reactivated_count, f.forwarded_count,
                    f.first_responses_within_target
-              FROM unnest(v_orgs, v_convs) AS c(org_id, conversation_id)
-              JOIN cockpit.conversations cv
-                ON cv.org_id = c.org_id AND cv.conversation_id = c.conversation_id
-             CROSS JOIN LATERAL cockpit.conversation_facts_indexed(c.org_id, c.conversation_id) f
+              FROM cockpit.conversations cv
+             CROSS JOIN LATERAL cockpit.conversation_facts_indexed(p_org_id, cv.conversation_id) f
+             WHERE cv.org_id = p_org_id AND cv.conversation_id = ANY (v_convs)
             RETURNING *
         ),
         delta AS (
@@ -169,38 +154,86 @@ BEGIN
         SELECT count(*)::integer,
                coalesce(jsonb_agg(jsonb_build_array(org_id, day, agent_id, product_id, channel))
                         FILTER (WHERE is_zero), '[]'),
-               (SELECT coalesce(jsonb_object_agg(x.org_id, x.agents), '{}')
-                  FROM (SELECT a.org_id, jsonb_agg(DISTINCT a.agent_id) AS agents
-                          FROM applied a GROUP BY a.org_id) x),
+               (SELECT coalesce(jsonb_agg(DISTINCT a.agent_id), '[]') FROM applied a),
                (SELECT coalesce(jsonb_agg(jsonb_build_array(t.org_id, t.day, t.product_id, t.agent_id))
                                 FILTER (WHERE t.is_zero), '[]')
                   FROM applied_totals t)
-          INTO v_groups, v_zero_keys, v_changed, v_zero_totals
+          INTO groups, v_zero_keys, changed_agents, v_zero_totals
           FROM applied;
 
         -- 4. No zero rows: a group whose last contribution went is removed.
         DELETE FROM cockpit.daily_stats s
          USING jsonb_array_elements(v_zero_keys) k
-         WHERE s.org_id = k ->> 0 AND s.day = (k ->> 1)::date AND s.agent_id = k ->> 2
+         WHERE s.org_id = p_org_id AND k ->> 0 = p_org_id
+           AND s.day = (k ->> 1)::date AND s.agent_id = k ->> 2
            AND s.product_id = k ->> 3 AND s.channel = k ->> 4;
         DELETE FROM cockpit.daily_agent_totals s
          USING jsonb_array_elements(v_zero_totals) k
-         WHERE s.org_id = k ->> 0 AND s.day = (k ->> 1)::date AND s.product_id = k ->> 2
+         WHERE s.org_id = p_org_id AND k ->> 0 = p_org_id
+           AND s.day = (k ->> 1)::date AND s.product_id = k ->> 2
            AND s.agent_id = k ->> 3;
     END IF;
+
+END
+$function$;
+
+COMMENT ON FUNCTION cockpit.refresh_daily_org(text, integer) IS
+    'The refresh of one organization (called by cockpit.refresh_daily): recomputes at most p_max_conversations of its conversations touched since the last refresh and applies the difference to cockpit.daily_stats and cockpit.daily_agent_totals; returns how many conversations and groups it did and the agents whose rows changed.';
+REVOKE EXECUTE ON FUNCTION cockpit.refresh_daily_org(text, integer) FROM PUBLIC;
+
+-- One call claims at most p_max_conversations dirty conversations, organization by
+-- organization (cockpit.refresh_daily_org); the caller goes on while more wait.
+CREATE OR REPLACE FUNCTION cockpit.refresh_daily(p_skip_if_younger interval DEFAULT NULL::interval, p_max_conversations integer DEFAULT 5000)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    v_started timestamptz := clock_timestamp();
+    v_org text;
+    v_done record;
+    v_conversations integer := 0;
+    v_groups integer := 0;
+    -- Per organization, the agents whose daily rows this refresh changed (for the live
+    -- groups, which re-read just those rows).
+    v_changed jsonb := '{}';
+    v_at timestamptz;
+    v_ms double precision;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtextextended('cockpit.refresh_daily', 0)) THEN
+        RETURN NULL;
+    END IF;
+    -- Another instance refreshed moments ago: its refresh counts for this interval (every
+    -- instance heard its NOTIFY and pushed it).
+    IF p_skip_if_younger IS NOT NULL AND EXISTS (
+        SELECT 1 FROM cockpit.refresh_state r
+         WHERE r.refreshed_at > clock_timestamp() - p_skip_if_younger) THEN
+        RETURN NULL;
+    END IF;
+
+    -- The organizations with marked conversations, in key order, until the budget is spent.
+    FOR v_org IN SELECT DISTINCT x.org_id FROM cockpit.dirty_conversations x ORDER BY 1 LOOP
+        EXIT WHEN v_conversations >= p_max_conversations;
+        v_done := cockpit.refresh_daily_org(v_org, p_max_conversations - v_conversations);
+        v_conversations := v_conversations + v_done.conversations;
+        v_groups := v_groups + v_done.groups;
+        IF v_done.changed_agents <> '[]' THEN
+            v_changed := v_changed || jsonb_build_object(v_org, v_done.changed_agents);
+        END IF;
+    END LOOP;
 
     v_at := clock_timestamp();
     v_ms := extract(epoch FROM v_at - v_started) * 1000;
     UPDATE cockpit.refresh_state
-       SET refreshed_at = v_at, duration_ms = v_ms, conversations = cardinality(v_convs);
+       SET refreshed_at = v_at, duration_ms = v_ms, conversations = v_conversations;
     -- "changed": null when it would not fit a notification (listeners then re-read all).
     PERFORM pg_notify('cockpit_refresh', json_build_object(
-        'at', v_at, 'conversations', cardinality(v_convs), 'groups', v_groups,
+        'at', v_at, 'conversations', v_conversations, 'groups', v_groups,
         'changed', CASE WHEN length(v_changed::text) <= 6000 THEN v_changed END,
         'sent', extract(epoch FROM v_at))::text);
     RETURN jsonb_build_object('refreshed_at', v_at, 'duration_ms', v_ms,
-                              'conversations', cardinality(v_convs), 'groups', v_groups,
-                              'more', cardinality(v_convs) >= p_max_conversations
+                              'conversations', v_conversations, 'groups', v_groups,
+                              'more', v_conversations >= p_max_conversations
                                       AND EXISTS (SELECT 1 FROM cockpit.dirty_conversations));
 END
 $function$;

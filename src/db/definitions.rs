@@ -69,6 +69,7 @@ pub const DEFINITIONS: &[Definition] = definitions![
     "reporting/agent_status_changes.sql",
     "reporting/agent_status_daily.sql",
     "reporting/open_conversations.sql",
+    "scale/distribute.sql",
 ];
 
 /// The schemas whose functions, views and triggers are the product's (and only defined

@@ -483,11 +483,31 @@ async fn migrate_until(pool: &Pool, target: Option<u32>) -> Result<(), DbError> 
         }
         Err(e) => Err(e.into()),
     };
+    // On a Citus cluster, the tables not yet distributed are (sql/scale/distribute.sql).
+    let result = match result {
+        Ok(()) if target.is_none() => distribute(&client).await,
+        other => other,
+    };
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
     client.batch_execute("RESET statement_timeout").await?;
     result
+}
+
+/// Distributes the tables when the database has the citus extension (nothing otherwise).
+async fn distribute(client: &tokio_postgres::Client) -> Result<(), DbError> {
+    let row = client
+        .query_one(include_str!("../../sql/queries/distribute.sql"), &[])
+        .await?;
+    let distributed: i32 = row.get(0);
+    if distributed > 0 {
+        tracing::info!(
+            tables = distributed,
+            "distributed the tables on the Citus cluster"
+        );
+    }
+    Ok(())
 }
 
 /// A fingerprint of the schema this binary makes: every migration and every definition

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod citus;
 pub mod pooler;
 pub mod proxy;
 pub mod ws;
@@ -39,6 +40,9 @@ pub fn server() -> tokio_postgres::Config {
 }
 
 fn find_server() -> tokio_postgres::Config {
+    if citus::enabled() {
+        return citus::cluster().coordinator.clone();
+    }
     if let Ok(url) = std::env::var("DATABASE_URL") {
         return tokio_postgres::Config::from_str(&url)
             .unwrap_or_else(|e| panic!("DATABASE_URL does not parse: {e}"));
@@ -181,6 +185,14 @@ pub struct TestDb {
 impl TestDb {
     /// A fresh, migrated database.
     pub async fn new() -> TestDb {
+        if citus::enabled() {
+            // No template on Citus (see `citus`): created and migrated through the coordinator.
+            let db = TestDb::empty().await;
+            let pool = cockpit::db::pool(&db.url, 1).expect("test pool");
+            cockpit::db::migrate(&pool).await.expect("migrate on Citus");
+            pool.close();
+            return db;
+        }
         let template = template().await;
         let name = next_name();
         let admin = connect(&server()).await;
@@ -199,6 +211,11 @@ impl TestDb {
     /// An empty database (nothing migrated), dropped like any other.
     pub async fn empty() -> TestDb {
         let name = next_name();
+        if citus::enabled() {
+            citus::cluster().create_database(&name).await;
+            let url = url_of(&server(), &name);
+            return TestDb { name, url };
+        }
         let admin = connect(&server()).await;
         admin
             .batch_execute(&format!(
@@ -228,6 +245,10 @@ impl Drop for TestDb {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
+                if citus::enabled() {
+                    citus::cluster().drop_database(&name).await;
+                    return;
+                }
                 let admin = connect(&server()).await;
                 let _ = admin
                     .batch_execute(&format!(
