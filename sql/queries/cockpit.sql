@@ -128,10 +128,10 @@ agent_rows AS (
            (coalesce(d.within, 0)::double precision
             / nullif(coalesce(d.frc, 0) + coalesce(act.overdue, 0), 0)) AS service_level,
            act.next_overdue_at,
-           cockpit.status_seconds_now(k, 'ONLINE', org.today, org.day_start, now()) AS online_seconds,
-           cockpit.status_seconds_now(k, 'BREAK', org.today, org.day_start, now()) AS break_seconds,
-           cockpit.status_seconds_now(k, 'INVISIBLE', org.today, org.day_start, now()) AS invisible_seconds,
-           cockpit.status_seconds_now(k, 'OFFLINE', org.today, org.day_start, now()) AS offline_seconds,
+           cockpit.status_seconds_now(k.status, k.since, k.day, k.online_seconds, 'ONLINE', org.today, org.day_start, now()) AS online_seconds,
+           cockpit.status_seconds_now(k.status, k.since, k.day, k.break_seconds, 'BREAK', org.today, org.day_start, now()) AS break_seconds,
+           cockpit.status_seconds_now(k.status, k.since, k.day, k.invisible_seconds, 'INVISIBLE', org.today, org.day_start, now()) AS invisible_seconds,
+           cockpit.status_seconds_now(k.status, k.since, k.day, k.offline_seconds, 'OFFLINE', org.today, org.day_start, now()) AS offline_seconds,
            CASE WHEN $5::text[] IS NOT NULL THEN cockpit.search_key(a.name) END AS search_key
       FROM scope
       JOIN cockpit.agents a ON a.org_id = $1 AND a.agent_id = scope.agent_id

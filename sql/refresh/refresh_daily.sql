@@ -15,8 +15,16 @@ AS $function$
 DECLARE
     v_convs text[];
     v_old cockpit.conversation_daily[];
-    v_zero_keys jsonb;
-    v_zero_totals jsonb;
+    v_new cockpit.conversation_daily[];
+    -- The keys of the groups whose last contribution went (typed arrays: a cast of text
+    -- to date is not immutable, which Citus refuses in a DELETE).
+    v_zero_days date[];
+    v_zero_agents text[];
+    v_zero_products text[];
+    v_zero_channels text[];
+    v_zero_total_days date[];
+    v_zero_total_products text[];
+    v_zero_total_agents text[];
 BEGIN
     groups := 0;
     -- The agents whose daily rows this refresh changed (for the live groups, which re-read
@@ -46,7 +54,10 @@ BEGIN
         )
         SELECT coalesce(array_agg(g::cockpit.conversation_daily), '{}') INTO v_old FROM gone g;
 
-        -- 3. Their contributions now, and the difference applied to the summary.
+        -- 3. Their contributions now (computed by a call of its own: on a Citus cluster no
+        -- statement over distributed tables may run inside another), and the difference
+        -- applied to the summary.
+        v_new := ARRAY(SELECT f FROM cockpit.conversation_facts_indexed(p_org_id, v_convs) f);
         WITH fresh AS (
             INSERT INTO cockpit.conversation_daily
                    (org_id, conversation_id, day, agent_id, product_id, channel,
@@ -54,14 +65,7 @@ BEGIN
                     resolution_count, resolution_seconds_sum,
                     resolved_count, reactivated_count, forwarded_count,
                     first_responses_within_target)
-            SELECT cv.org_id, cv.conversation_id, f.day, f.agent_id, cv.product_id, cv.channel,
-                   f.first_response_count, f.first_response_seconds_sum,
-                   f.resolution_count, f.resolution_seconds_sum,
-                   f.resolved_count, f.reactivated_count, f.forwarded_count,
-                   f.first_responses_within_target
-              FROM cockpit.conversations cv
-             CROSS JOIN LATERAL cockpit.conversation_facts_indexed(p_org_id, cv.conversation_id) f
-             WHERE cv.org_id = p_org_id AND cv.conversation_id = ANY (v_convs)
+            SELECT * FROM unnest(v_new)
             RETURNING *
         ),
         delta AS (
@@ -152,26 +156,31 @@ BEGIN
                        AND s.first_responses_within_target = 0) AS is_zero
         )
         SELECT count(*)::integer,
-               coalesce(jsonb_agg(jsonb_build_array(org_id, day, agent_id, product_id, channel))
-                        FILTER (WHERE is_zero), '[]'),
+               coalesce(array_agg(day) FILTER (WHERE is_zero), '{}'),
+               coalesce(array_agg(agent_id) FILTER (WHERE is_zero), '{}'),
+               coalesce(array_agg(product_id) FILTER (WHERE is_zero), '{}'),
+               coalesce(array_agg(channel) FILTER (WHERE is_zero), '{}'),
                (SELECT coalesce(jsonb_agg(DISTINCT a.agent_id), '[]') FROM applied a),
-               (SELECT coalesce(jsonb_agg(jsonb_build_array(t.org_id, t.day, t.product_id, t.agent_id))
-                                FILTER (WHERE t.is_zero), '[]')
-                  FROM applied_totals t)
-          INTO groups, v_zero_keys, changed_agents, v_zero_totals
+               (SELECT coalesce(array_agg(t.day) FILTER (WHERE t.is_zero), '{}') FROM applied_totals t),
+               (SELECT coalesce(array_agg(t.product_id) FILTER (WHERE t.is_zero), '{}') FROM applied_totals t),
+               (SELECT coalesce(array_agg(t.agent_id) FILTER (WHERE t.is_zero), '{}') FROM applied_totals t)
+          INTO groups, v_zero_days, v_zero_agents, v_zero_products, v_zero_channels, changed_agents,
+               v_zero_total_days, v_zero_total_products, v_zero_total_agents
           FROM applied;
 
         -- 4. No zero rows: a group whose last contribution went is removed.
-        DELETE FROM cockpit.daily_stats s
-         USING jsonb_array_elements(v_zero_keys) k
-         WHERE s.org_id = p_org_id AND k ->> 0 = p_org_id
-           AND s.day = (k ->> 1)::date AND s.agent_id = k ->> 2
-           AND s.product_id = k ->> 3 AND s.channel = k ->> 4;
-        DELETE FROM cockpit.daily_agent_totals s
-         USING jsonb_array_elements(v_zero_totals) k
-         WHERE s.org_id = p_org_id AND k ->> 0 = p_org_id
-           AND s.day = (k ->> 1)::date AND s.product_id = k ->> 2
-           AND s.agent_id = k ->> 3;
+        IF cardinality(v_zero_days) > 0 THEN
+            DELETE FROM cockpit.daily_stats s
+             WHERE s.org_id = p_org_id
+               AND (s.day, s.agent_id, s.product_id, s.channel) IN (
+                     SELECT * FROM unnest(v_zero_days, v_zero_agents, v_zero_products, v_zero_channels));
+        END IF;
+        IF cardinality(v_zero_total_days) > 0 THEN
+            DELETE FROM cockpit.daily_agent_totals s
+             WHERE s.org_id = p_org_id
+               AND (s.day, s.product_id, s.agent_id) IN (
+                     SELECT * FROM unnest(v_zero_total_days, v_zero_total_products, v_zero_total_agents));
+        END IF;
     END IF;
 
 END

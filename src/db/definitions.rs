@@ -319,14 +319,31 @@ async fn apply_in_transaction(client: &tokio_postgres::Client) -> Result<Applied
             }
             Err(e) => return Err(DbError::Definition(def.path, super::describe(&e))),
         }
-        // A function whose argument list changed is a new function beside the old one.
+        // A function whose argument list changed is a new function beside the old one: the
+        // old one goes, with the views of ours built on it (their files, later in the
+        // order, are then missing objects and re-create them on the new one). Anyone
+        // else's view on it stops the start, named.
         for (object, before) in objects.iter().zip(&before) {
             let after = function_oids(client, std::slice::from_ref(object)).await?;
             if after.iter().any(|oid| !before.contains(oid)) {
                 for oid in before.iter().filter(|oid| after.contains(oid)) {
+                    let foreign =
+                        foreign_dependants(client, std::slice::from_ref(object), &declared_all)
+                            .await?;
+                    if !foreign.is_empty() {
+                        return Err(DbError::Definition(
+                            def.path,
+                            format!(
+                                "a function's argument list changed and its old version must \
+                                 go, but {} depend on it and are not the product's: drop \
+                                 them, start, and create them again",
+                                foreign.join(", ")
+                            ),
+                        ));
+                    }
                     applied
                         .retired
-                        .push(drop_function(client, *oid, false).await?);
+                        .push(drop_function(client, *oid, true).await?);
                     dropped = true;
                 }
             }

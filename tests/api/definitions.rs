@@ -112,11 +112,11 @@ async fn changed_reshaped_renamed_dropped_and_retired_definitions_end_as_a_fresh
         DROP VIEW reporting.agent_status_daily;
         CREATE VIEW reporting.agent_status_daily AS SELECT 1 AS org_id, 2 AS seconds;
         -- A function of another result type, with a view depending on it.
-        DROP FUNCTION cockpit.conversation_facts(text, text) CASCADE;
-        CREATE FUNCTION cockpit.conversation_facts(p_org text, p_conversation text)
+        DROP FUNCTION cockpit.conversation_facts(text) CASCADE;
+        CREATE FUNCTION cockpit.conversation_facts(p_org text)
             RETURNS integer LANGUAGE sql AS 'SELECT 1';
         CREATE VIEW cockpit.agent_daily_reference AS
-            SELECT cockpit.conversation_facts('a', 'b') AS x;
+            SELECT cockpit.conversation_facts('a') AS x;
         -- A function whose argument list was another.
         DROP FUNCTION cockpit.event_rank(text);
         CREATE FUNCTION cockpit.event_rank(p_type text, p_old integer) RETURNS smallint

@@ -224,10 +224,12 @@ async fn the_bi_view_of_time_in_status_equals_the_definition_and_is_readable_as_
 /// change itself, 1.7 s and 3 h later, the next local midnight, the second before it, and
 /// the midnight after (the local day of each instant, as the cockpit's "today").
 async fn kept_mismatches(client: &tokio_postgres::Client) -> Vec<String> {
-    client
-        .query(
+    // Two statements: the probes and the kept row first, then the comparison on their
+    // values alone (on a Citus cluster a function that reads distributed tables, as
+    // cockpit.status_seconds does, runs only in a statement that reads none).
+    let probes = client
+        .query_one(
             "WITH o AS (SELECT timezone FROM cockpit.organizations WHERE org_id = 'acme'),
-                  k AS (SELECT k FROM cockpit.status_time k WHERE k.org_id = 'acme' AND k.agent_id = 'a'),
                   last AS (SELECT coalesce(max(changed_at), '2026-10-30T00:00:00Z') AS at
                              FROM cockpit.status_changes WHERE org_id = 'acme' AND agent_id = 'a'),
                   midnight AS (SELECT ((((l.at AT TIME ZONE o.timezone)::date + 1)::timestamp)
@@ -242,13 +244,41 @@ async fn kept_mismatches(client: &tokio_postgres::Client) -> Vec<String> {
                   days AS (SELECT p, (p AT TIME ZONE o.timezone)::date AS day,
                                   (((p AT TIME ZONE o.timezone)::date)::timestamp AT TIME ZONE o.timezone) AS day_start
                              FROM probes, o)
-             SELECT format('at %s, %s: defined %s, kept %s', d.p, s.status, s.seconds,
-                           cockpit.status_seconds_now((SELECT k FROM k), s.status, d.day, d.day_start, d.p))
-               FROM days d
-              CROSS JOIN LATERAL cockpit.status_seconds('acme', 'a', d.day, d.p) s
-              WHERE s.seconds IS DISTINCT FROM
-                    cockpit.status_seconds_now((SELECT k FROM k), s.status, d.day, d.day_start, d.p)",
+             SELECT (SELECT array_agg(p::text ORDER BY p) FROM days),
+                    (SELECT array_agg(day::text ORDER BY p) FROM days),
+                    (SELECT array_agg(day_start::text ORDER BY p) FROM days),
+                    (SELECT to_jsonb(k)::text FROM cockpit.status_time k
+                      WHERE k.org_id = 'acme' AND k.agent_id = 'a')",
             &[],
+        )
+        .await
+        .expect("probes and the kept row");
+    let (instants, days, starts, kept): (Vec<String>, Vec<String>, Vec<String>, Option<String>) =
+        (probes.get(0), probes.get(1), probes.get(2), probes.get(3));
+    client
+        .query(
+            "WITH k AS (SELECT * FROM jsonb_populate_record(NULL::cockpit.status_time, $4::text::jsonb)),
+                  d AS (SELECT p::timestamptz AS p, day::date AS day, day_start::timestamptz AS day_start
+                          FROM unnest($1::text[], $2::text[], $3::text[]) AS x(p, day, day_start))
+             SELECT format('at %s, %s: defined %s, kept %s', d.p, s.status, s.seconds,
+                           cockpit.status_seconds_now(k.status, k.since, k.day,
+                                                      CASE s.status WHEN 'ONLINE' THEN k.online_seconds
+                                                                    WHEN 'BREAK' THEN k.break_seconds
+                                                                    WHEN 'INVISIBLE' THEN k.invisible_seconds
+                                                                    ELSE k.offline_seconds END,
+                                                      s.status, d.day, d.day_start, d.p))
+               FROM d
+              CROSS JOIN LATERAL cockpit.status_seconds('acme', 'a', d.day, d.p) s
+               -- No kept row: all NULL (no change ever recorded).
+               LEFT JOIN k ON true
+              WHERE s.seconds IS DISTINCT FROM
+                    cockpit.status_seconds_now(k.status, k.since, k.day,
+                                               CASE s.status WHEN 'ONLINE' THEN k.online_seconds
+                                                             WHEN 'BREAK' THEN k.break_seconds
+                                                             WHEN 'INVISIBLE' THEN k.invisible_seconds
+                                                             ELSE k.offline_seconds END,
+                                               s.status, d.day, d.day_start, d.p)",
+            &[&instants, &days, &starts, &kept],
         )
         .await
         .expect("kept against defined")

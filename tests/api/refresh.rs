@@ -175,6 +175,9 @@ async fn the_refresh_states_the_metric_rules_exactly_as_the_oracle_does() {
         .batch_execute(
             "INSERT INTO cockpit.organizations (org_id, name, timezone) VALUES ('acme', 'Acme', 'Europe/Istanbul');
              SELECT setseed(0.42);
+             INSERT INTO cockpit.conversations (org_id, conversation_id, product_id, channel, opened_at)
+             SELECT 'acme', 'c' || i, 'p1', 'LIVE_CHAT', timestamptz '2026-03-28 20:00:00Z'
+               FROM generate_series(0, 299) i;
              INSERT INTO cockpit.events (org_id, event_id, type, at, rank, conversation_id, agent_id, by_id, payload)
              SELECT 'acme', 'e' || i, x.type,
                     timestamptz '2026-03-28 20:00:00Z' + (floor(random() * 40) * interval '3 hours'),
@@ -192,11 +195,21 @@ async fn the_refresh_states_the_metric_rules_exactly_as_the_oracle_does() {
         .expect("random event logs");
     let row = client
         .query_one(
-            "WITH convs AS (SELECT DISTINCT conversation_id FROM cockpit.events),
-                  plain AS (SELECT c.conversation_id, f.* FROM convs c
-                             CROSS JOIN LATERAL cockpit.conversation_facts('acme', c.conversation_id) f),
-                  indexed AS (SELECT c.conversation_id, f.* FROM convs c
-                               CROSS JOIN LATERAL cockpit.conversation_facts_indexed('acme', c.conversation_id) f)
+            "WITH convs AS MATERIALIZED (
+                      SELECT array_agg(DISTINCT conversation_id) AS ids FROM cockpit.events),
+                  plain AS (SELECT f.conversation_id, f.day, f.agent_id, f.product_id, f.channel,
+                                   f.first_response_count, f.first_response_seconds_sum,
+                                   f.resolution_count, f.resolution_seconds_sum, f.resolved_count,
+                                   f.reactivated_count, f.forwarded_count,
+                                   f.first_responses_within_target
+                              FROM cockpit.conversation_facts('acme') f),
+                  indexed AS (SELECT f.conversation_id::text, f.day, f.agent_id::text,
+                                     f.product_id::text, f.channel,
+                                     f.first_response_count, f.first_response_seconds_sum,
+                                     f.resolution_count, f.resolution_seconds_sum, f.resolved_count,
+                                     f.reactivated_count, f.forwarded_count,
+                                     f.first_responses_within_target
+                                FROM convs c, cockpit.conversation_facts_indexed('acme', c.ids) f)
              SELECT (SELECT count(*) FROM (SELECT * FROM plain EXCEPT ALL SELECT * FROM indexed) d)
                   + (SELECT count(*) FROM (SELECT * FROM indexed EXCEPT ALL SELECT * FROM plain) d),
                     (SELECT count(*) FROM plain),
