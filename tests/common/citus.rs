@@ -63,6 +63,9 @@ fn start() -> Cluster {
     let settings = [
         "shared_preload_libraries=citus",
         "max_prepared_transactions=300",
+        // Every test database has a maintenance daemon on each node, and every coordinator
+        // session keeps connections to the workers.
+        "max_connections=600",
         SHARD_COUNT,
     ];
     let node = |label: &str| {
@@ -116,13 +119,26 @@ impl Cluster {
             .await
             .expect("citus_set_coordinator_host");
         for (port, _) in &self.workers {
-            client
-                .execute(
-                    "SELECT citus_add_node('127.0.0.1', $1)",
-                    &[&i32::from(*port)],
-                )
-                .await
-                .expect("citus_add_node");
+            // Adding a node syncs the metadata to it over a new connection, which a busy
+            // worker may refuse for a moment: a few attempts, each a statement of its own.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match client
+                    .execute(
+                        "SELECT citus_add_node('127.0.0.1', $1)",
+                        &[&i32::from(*port)],
+                    )
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) if attempt < 5 => {
+                        eprintln!("citus_add_node (attempt {attempt}): {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                    }
+                    Err(e) => panic!("citus_add_node: {e}"),
+                }
+            }
         }
     }
 

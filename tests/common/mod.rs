@@ -4,6 +4,7 @@
 //! The server is, in this order: `DATABASE_URL` when set; the local server on
 //! 127.0.0.1:5432 (user `postgres`); a throwaway cluster started from the PostgreSQL
 //! binaries found on this machine. Otherwise the tests fail saying how to get PostgreSQL.
+//! With `COCKPIT_TEST_CITUS=1`: a Citus coordinator and two workers ([`citus`]).
 
 #![allow(dead_code)]
 
