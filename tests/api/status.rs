@@ -111,14 +111,14 @@ async fn the_full_role_target_and_status_matrix_follows_the_rules() {
 
 /// Status changes of `ipek` waiting on her row, locked by another session.
 async fn waiting_on_ipek(watcher: &tokio_postgres::Client) -> i64 {
-    watcher
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%set_agent_status(%'",
-            &[],
-        )
-        .await
-        .expect("activity")
-        .get(0)
+    // On a Citus cluster the row lock is waited for on the worker holding the shard; the
+    // coordinator's citus_lock_waits names the waiting statements.
+    let sql = if crate::common::citus::enabled() {
+        "SELECT count(DISTINCT waiting_gpid) FROM citus_lock_waits WHERE blocked_statement LIKE '%set_agent_status(%'"
+    } else {
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%set_agent_status(%'"
+    };
+    watcher.query_one(sql, &[]).await.expect("activity").get(0)
 }
 
 /// Runs a log-off by ipek and a supervisor's BREAK for her, both waiting on her row (held

@@ -28,6 +28,9 @@ pub struct Cluster {
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
+/// Held while a test database is created and migrated (see `TestDb::new`).
+pub static MIGRATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Shards per distributed table in the tier (the default, 32 per table, only multiplies
 /// the connections each multi-shard statement opens on two cores).
 const SHARD_COUNT: &str = "citus.shard_count=8";

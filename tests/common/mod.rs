@@ -187,7 +187,11 @@ impl TestDb {
     /// A fresh, migrated database.
     pub async fn new() -> TestDb {
         if citus::enabled() {
-            // No template on Citus (see `citus`): created and migrated through the coordinator.
+            // No template on Citus (see `citus`): created and migrated through the coordinator,
+            // one database at a time: the migrations change roles, which are the whole
+            // cluster's, and Citus propagates each change to the workers, where two at once
+            // fail ("tuple concurrently updated").
+            let _one_at_a_time = citus::MIGRATING.lock().await;
             let db = TestDb::empty().await;
             let pool = cockpit::db::pool(&db.url, 1).expect("test pool");
             cockpit::db::migrate(&pool).await.expect("migrate on Citus");
